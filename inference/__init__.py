@@ -1,0 +1,1 @@
+"""Marionette runtime: Blender-free motion maths, model and sampler (numpy + PyTorch)."""

@@ -1,0 +1,92 @@
+"""`MotionClip`: motion on the canonical skeleton, the currency between every part of Marionette."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import quat
+from .skeleton import CANONICAL, MIRROR_INDEX, NUM_JOINTS
+
+
+class MotionError(ValueError):
+    """A clip or motion file that cannot be used; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class MotionClip:
+    """Canonical-skeleton motion: local joint rotations, the root's world position, a frame rate."""
+
+    rotations: np.ndarray = field(repr=False)
+    """(T, 22, 4) local rotations (w, x, y, z) relative to the canonical T-pose."""
+    root_translation: np.ndarray = field(repr=False)
+    """(T, 3) world position of the pelvis in metres (Z up)."""
+    fps: float = 30.0
+    """Frames per second."""
+
+    def __post_init__(self):
+        rot = np.asarray(self.rotations, dtype=np.float64)
+        root = np.asarray(self.root_translation, dtype=np.float64)
+        if rot.ndim != 3 or rot.shape[1:] != (NUM_JOINTS, 4):
+            raise MotionError(f"Rotations must have shape (frames, {NUM_JOINTS}, 4); got {rot.shape}.")
+        if root.shape != (rot.shape[0], 3):
+            raise MotionError(f"Root translation must have shape ({rot.shape[0]}, 3); got {root.shape}.")
+        if rot.shape[0] == 0:
+            raise MotionError("The motion has no frames.")
+        if not (np.isfinite(rot).all() and np.isfinite(root).all()):
+            raise MotionError("The motion contains NaN or infinite values.")
+        norms = np.linalg.norm(rot, axis=-1)
+        if np.any(norms < 1e-6):
+            raise MotionError("The motion contains zero-length rotations.")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise MotionError(f"Frame rate must be positive; got {self.fps}.")
+        object.__setattr__(self, "rotations", rot / norms[..., None])
+        object.__setattr__(self, "root_translation", root)
+        object.__setattr__(self, "fps", float(self.fps))
+
+    @property
+    def num_frames(self) -> int:
+        return self.rotations.shape[0]
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the last frame plus one frame."""
+        return self.num_frames / self.fps
+
+    def forward_kinematics(self) -> tuple[np.ndarray, np.ndarray]:
+        """World orientations (T, J, 4) and joint positions (T, J, 3)."""
+        return CANONICAL.forward_kinematics(self.rotations, root_position=self.root_translation)
+
+    def positions(self) -> np.ndarray:
+        return self.forward_kinematics()[1]
+
+    def resample(self, fps: float) -> "MotionClip":
+        """The same motion at another frame rate (slerp for rotations, linear for the root)."""
+        if not (np.isfinite(fps) and fps > 0):
+            raise MotionError(f"Frame rate must be positive; got {fps}.")
+        if abs(fps - self.fps) < 1e-9:
+            return self
+        n_out = max(1, int(round((self.num_frames - 1) * fps / self.fps)) + 1)
+        src_t = np.arange(n_out) * (self.fps / fps)
+        src_t = np.clip(src_t, 0, self.num_frames - 1)
+        i0 = np.floor(src_t).astype(int)
+        i1 = np.minimum(i0 + 1, self.num_frames - 1)
+        a = src_t - i0
+        rot = quat.slerp(self.rotations[i0], self.rotations[i1], np.repeat(a[:, None], NUM_JOINTS, axis=1))
+        root = self.root_translation[i0] * (1 - a[:, None]) + self.root_translation[i1] * a[:, None]
+        return MotionClip(rot, root, fps)
+
+    def mirrored(self) -> "MotionClip":
+        """Left and right swapped: the motion reflected through the character's mid-plane (x = 0)."""
+        rot = self.rotations[:, MIRROR_INDEX] * np.array([1.0, 1.0, -1.0, -1.0])
+        root = self.root_translation * np.array([-1.0, 1.0, 1.0])
+        return MotionClip(rot, root, self.fps)
+
+    def slice(self, start: int, stop: int) -> "MotionClip":
+        return MotionClip(self.rotations[start:stop], self.root_translation[start:stop], self.fps)
+
+    @staticmethod
+    def rest(num_frames: int = 1, fps: float = 30.0) -> "MotionClip":
+        rot = np.tile(quat.IDENTITY, (num_frames, NUM_JOINTS, 1))
+        root = np.tile(CANONICAL.offsets[0], (num_frames, 1))
+        return MotionClip(rot, root, fps)

@@ -1,0 +1,382 @@
+"""Moving motion between the canonical skeleton and any other humanoid skeleton.
+
+A `BoneMap` names, for each canonical joint, the joint of another skeleton that plays its role.
+`RestAlignment` then works out, once per skeleton, a constant rotation per mapped joint that
+relates the two joint frames, from the skeletons' zero poses alone:
+
+* where a canonical joint has several mapped children (pelvis, upper chest), the rotation that
+  best fits the directions to all of them (Kabsch);
+* where it has one, the smallest swing that lines the bone up, measured from the frame inherited
+  from the parent — so rolls carry over without a twist even when the other skeleton's zero pose
+  is not a T-pose (Bandai-Namco's lies along the X axis; Rigify's is an A/T-pose with rolls);
+* at end joints (head, hands, toes), the parent's frame.
+
+With those, world orientations carry over directly (W_canonical = A · W_other · C), which keeps
+every bone's world direction; root motion is scaled by the ratio of leg lengths. The same
+alignment runs both ways, so canonical motion can be written onto any mapped rig.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import quat
+from .motion import MotionClip, MotionError
+from .skeleton import CANONICAL, LEG_CHAIN, NUM_JOINTS, Skeleton
+
+RIG_MAP_DIR = Path(__file__).resolve().parent.parent / "assets" / "rig_maps"
+
+UP_AXIS_TO_Z = {
+    "Z": quat.IDENTITY,
+    # Y-up files (BVH, glTF) facing +Z become Z-up facing -Y: +90 degrees about X.
+    "Y": quat.from_axis_angle(np.array([1.0, 0.0, 0.0]), np.pi / 2),
+}
+UP_AXES = (*UP_AXIS_TO_Z, "auto")
+"""'auto': BVH files come Y-up or Z-up (re-exported from Blender); the motion itself tells which."""
+
+
+class RetargetError(MotionError):
+    """A skeleton or bone map that cannot be used for retargeting; the message says why."""
+
+
+@dataclass(frozen=True)
+class BoneMap:
+    """Which joint of another skeleton plays each canonical joint's role."""
+
+    name: str
+    joints: dict[str, str] = field(repr=False)
+    """canonical joint name -> other skeleton's joint name"""
+    up: str = "Z"
+    """The other skeleton's up axis ("Y" for BVH files, "Z" for Blender armatures)."""
+
+    def __post_init__(self):
+        unknown = sorted(set(self.joints) - set(CANONICAL.names))
+        if unknown:
+            raise RetargetError(f"Bone map '{self.name}' names unknown canonical joints: {', '.join(unknown)}.")
+        if self.up not in UP_AXES:
+            raise RetargetError(f"Bone map '{self.name}': up axis must be one of {', '.join(UP_AXES)}.")
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> "BoneMap":
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise RetargetError(f"Cannot read bone map {path}: {e}") from None
+        return BoneMap(data.get("name", Path(path).stem), dict(data["joints"]), data.get("up", "Z"))
+
+    def coverage(self, names: tuple[str, ...] | list[str]) -> float:
+        """Fraction of canonical joints this map finds in a skeleton with these joint names."""
+        present = set(names)
+        return sum(1 for v in self.joints.values() if v in present) / NUM_JOINTS
+
+
+def builtin_maps() -> list[BoneMap]:
+    return [BoneMap.load(p) for p in sorted(RIG_MAP_DIR.glob("*.json"))]
+
+
+def _name_prefixes(names) -> list[str]:
+    """"" and, where every joint shares one, a namespace prefix such as "mixamorig:" or "Neo_"."""
+    common = os.path.commonprefix(list(names))
+    cut = max(common.rfind(":"), common.rfind("_"))
+    return [""] + ([common[: cut + 1]] if cut >= 0 else [])
+
+
+def detect_map(names: tuple[str, ...] | list[str], up: str | None = None) -> BoneMap:
+    """The built-in map that covers most of these joint names, restricted to the names present."""
+    best, best_cov, best_prefix = None, 0.0, ""
+    for prefix in _name_prefixes(names):
+        stripped = [n[len(prefix):] for n in names if n.startswith(prefix)]
+        for m in builtin_maps():
+            if up is not None and m.up != up:
+                continue
+            cov = m.coverage(stripped)
+            if cov > best_cov:
+                best, best_cov, best_prefix = m, cov, prefix
+    if best is None or best_cov < 0.5:
+        raise RetargetError(
+            "This skeleton's joint names match no known humanoid rig (Bandai-Namco, CMU, Mixamo, Rigify, ...); "
+            "it may not be a humanoid, or it needs a bone map."
+        )
+    present = set(names)
+    joints = {k: best_prefix + v for k, v in best.joints.items() if best_prefix + v in present}
+    return BoneMap(best.name, joints, best.up)
+
+
+def map_indices(skeleton: Skeleton, bone_map: BoneMap) -> np.ndarray:
+    """(22,) index of each canonical joint's counterpart in `skeleton`, -1 where unmapped; checks the map."""
+    mapping = np.full(NUM_JOINTS, -1)
+    for cj, sname in bone_map.joints.items():
+        if sname not in skeleton.names:
+            raise RetargetError(f"The bone map points at '{sname}', which this skeleton does not have.")
+        mapping[CANONICAL.index(cj)] = skeleton.index(sname)
+    required = ["pelvis", *LEG_CHAIN, *("right_" + n[5:] for n in LEG_CHAIN)]
+    missing = [n for n in required if mapping[CANONICAL.index(n)] < 0]
+    if missing:
+        raise RetargetError(
+            "Cannot find the legs and hips of this skeleton (missing: " + ", ".join(missing) + "); "
+            "it may not be a humanoid."
+        )
+    used = mapping[mapping >= 0]
+    if len(set(used.tolist())) != len(used):
+        raise RetargetError("The bone map uses the same joint for two roles.")
+    return mapping
+
+
+def estimate_basis(skeleton: Skeleton, bone_map: BoneMap, rotations, translations) -> np.ndarray:
+    """Rotation taking the motion's up axis to +Z: the axis along which the head is, on average,
+    farthest above the ankles (BVH zero poses are not always upright, so the rest pose cannot tell)."""
+    mapping = map_indices(skeleton, bone_map)
+    _, ps = skeleton.forward_kinematics(rotations, translations)
+    top = next(mapping[CANONICAL.index(n)] for n in ("head", "neck", "spine3", "spine2", "spine1", "pelvis")
+               if mapping[CANONICAL.index(n)] >= 0)
+    ankles = [mapping[CANONICAL.index(n)] for n in ("left_ankle", "right_ankle")]
+    v = (ps[:, top] - ps[:, ankles].mean(axis=1)).mean(axis=0)
+    axis = int(np.argmax(np.abs(v)))
+    up = np.zeros(3)
+    up[axis] = np.sign(v[axis]) or 1.0
+    if axis == 2:
+        return quat.IDENTITY if up[2] > 0 else quat.from_axis_angle(np.array([1.0, 0.0, 0.0]), np.pi)
+    if axis == 1:
+        # Keep the usual Y-up convention (facing +Z becomes facing -Y).
+        return quat.from_axis_angle(np.array([1.0, 0.0, 0.0]), np.pi / 2 * up[1])
+    return quat.between(up, np.array([0.0, 0.0, 1.0]))
+
+
+def _bone_targets(j: int, mapping: np.ndarray, p0: np.ndarray, tol: float) -> list[int]:
+    """Mapped descendants that give joint j's bone its direction, skipping ones at the same place
+    (CMU BVH puts LowerBack exactly on Hips)."""
+    out = []
+    for k in _nearest_mapped_descendants(j, mapping):
+        if np.linalg.norm(p0[mapping[k]] - p0[mapping[j]]) > tol:
+            out.append(k)
+        else:
+            out.extend(_bone_targets(k, mapping, p0, tol))
+    return out
+
+
+def _fit_frame(j: int, kids, dc: dict, ds: dict) -> np.ndarray:
+    """Offset for a joint with several children: the mid-line child (spine, neck) fixes the main
+    axis exactly and the left/right pair fixes the roll; without both, a least-squares fit."""
+    names = {k: CANONICAL.names[k] for k in kids}
+    mid = [k for k in kids if not names[k].startswith(("left_", "right_"))]
+    left = [k for k in kids if names[k].startswith("left_")]
+    right = [k for k in kids if names[k].startswith("right_")]
+    if len(mid) == 1 and len(left) == 1 and len(right) == 1:
+        def frame(primary, side):
+            e1 = primary / np.linalg.norm(primary)
+            e2 = side - np.dot(side, e1) * e1
+            e2 /= np.linalg.norm(e2)
+            return np.stack([e1, e2, np.cross(e1, e2)], axis=1)
+
+        fc = frame(dc[mid[0]], dc[left[0]] - dc[right[0]])
+        fs = frame(ds[mid[0]], ds[left[0]] - ds[right[0]])
+        return quat.from_matrix(fs @ fc.T)
+    return quat.fit_rotation(np.array([dc[k] for k in kids]), np.array([ds[k] for k in kids]))
+
+
+_CANONICAL_HIP_MID = CANONICAL.offsets[[CANONICAL.index("left_hip"), CANONICAL.index("right_hip")]].mean(axis=0)
+
+
+def _nearest_mapped_descendants(j: int, mapped: np.ndarray) -> list[int]:
+    out = []
+    for c in CANONICAL.children(j):
+        out.extend([c] if mapped[c] >= 0 else _nearest_mapped_descendants(c, mapped))
+    return out
+
+
+def _nearest_mapped_ancestor(j: int, mapped: np.ndarray) -> int:
+    p = CANONICAL.parents[j]
+    while p >= 0 and mapped[p] < 0:
+        p = CANONICAL.parents[p]
+    return p
+
+
+@dataclass(frozen=True)
+class RestAlignment:
+    """The constant relation between the canonical skeleton and one other mapped skeleton."""
+
+    skeleton: Skeleton
+    bone_map: BoneMap
+    mapping: np.ndarray = field(repr=False)
+    """(22,) index into `skeleton` for each canonical joint, -1 where unmapped."""
+    basis: np.ndarray = field(repr=False)
+    """(4,) rotation from the other skeleton's world axes to the canonical ones."""
+    offsets: np.ndarray = field(repr=False)
+    """(22, 4) per-joint frame offsets C with W_canonical = basis · W_other · C."""
+    targets: tuple[tuple[int, ...], ...] = field(repr=False)
+    """For each canonical joint, the mapped descendants whose directions define its bone."""
+    scale: float = 1.0
+    """Canonical metres per unit of the other skeleton (by leg length)."""
+
+    @staticmethod
+    def build(skeleton: Skeleton, bone_map: BoneMap, basis: np.ndarray | None = None) -> "RestAlignment":
+        """Align `skeleton` to the canonical one. `basis` (a rotation to Z-up) defaults to the map's up
+        axis; maps with up = "auto" need it (see `estimate_basis`)."""
+        mapping = map_indices(skeleton, bone_map)
+        if basis is None:
+            if bone_map.up == "auto":
+                raise RetargetError(f"Bone map '{bone_map.name}' needs the up axis; estimate it from the motion.")
+            basis = UP_AXIS_TO_Z[bone_map.up]
+        w0, p0 = skeleton.rest_pose()
+        _, pc = CANONICAL.rest_pose()
+        tol = 1e-6 * max(1e-9, float(np.ptp(p0, axis=0).max()))
+        offsets = np.tile(quat.IDENTITY, (NUM_JOINTS, 1))
+        targets: list[tuple[int, ...]] = []
+        for j in range(NUM_JOINTS):
+            m = mapping[j]
+            kids = tuple(_bone_targets(j, mapping, p0, tol)) if m >= 0 else ()
+            targets.append(kids)
+            if m < 0:
+                continue
+            a = _nearest_mapped_ancestor(j, mapping)
+            if a < 0:
+                # The root inherits the world: canonical and other zero poses agree.
+                inherited = quat.mul(quat.conj(w0[m]), quat.conj(basis))
+            else:
+                rel0 = quat.mul(quat.conj(w0[mapping[a]]), w0[m])
+                inherited = quat.mul(quat.conj(rel0), offsets[a])
+            dc = {k: pc[k] - pc[j] for k in kids}
+            ds = {k: quat.rotate(quat.conj(w0[m]), p0[mapping[k]] - p0[m]) for k in kids}
+            if len(kids) >= 2:
+                offsets[j] = _fit_frame(j, kids, dc, ds)
+            elif len(kids) == 1:
+                k = kids[0]
+                swing = quat.between(dc[k], quat.rotate(quat.conj(inherited), ds[k]))
+                offsets[j] = quat.mul(inherited, swing)
+            else:
+                offsets[j] = inherited
+
+        legs = []
+        for side in ("left_", "right_"):
+            idx = [mapping[CANONICAL.index(side + n[5:])] for n in LEG_CHAIN]
+            legs.append(sum(np.linalg.norm(p0[y] - p0[x]) for x, y in zip(idx, idx[1:])))
+        src_leg = float(np.mean(legs))
+        if src_leg < 1e-9:
+            raise RetargetError("This skeleton's legs have no length in the rest pose.")
+        scale = CANONICAL.chain_length(list(LEG_CHAIN)) / src_leg
+        return RestAlignment(skeleton, bone_map, mapping, np.asarray(basis, float), offsets, tuple(targets), scale)
+
+    # -- other skeleton -> canonical ---------------------------------------------------------
+
+    def to_canonical(
+        self, rotations: np.ndarray, translations: np.ndarray | None, fps: float, scale_root: bool = True
+    ) -> MotionClip:
+        """Convert motion of the other skeleton (local rotations, local translations) to a clip."""
+        rotations = np.asarray(rotations, dtype=np.float64)
+        if rotations.ndim != 3 or rotations.shape[1:] != (len(self.skeleton), 4):
+            raise MotionError(f"Expected rotations of shape (frames, {len(self.skeleton)}, 4); got {rotations.shape}.")
+        if not np.isfinite(rotations).all() or (translations is not None and not np.isfinite(translations).all()):
+            raise MotionError("The motion contains NaN or infinite values.")
+        ws, ps = self.skeleton.forward_kinematics(rotations, translations)
+        T = rotations.shape[0]
+        _, pc = CANONICAL.rest_pose()
+        wc = np.empty((T, NUM_JOINTS, 4))
+        for j in range(NUM_JOINTS):
+            m = self.mapping[j]
+            if m < 0:
+                # Unmapped (e.g. a middle spine joint the other skeleton lacks): rigid with its parent.
+                wc[:, j] = wc[:, CANONICAL.parents[j]]
+                continue
+            w = quat.mul(quat.mul(np.broadcast_to(self.basis, (T, 4)), ws[:, m]), self.offsets[j])
+            kids = self.targets[j]
+            if len(kids) == 1:
+                # Lines the bone up exactly even where unmapped joints in between have moved.
+                k = kids[0]
+                want = quat.rotate(np.broadcast_to(self.basis, (T, 4)), ps[:, self.mapping[k]] - ps[:, m])
+                have = quat.rotate(w, np.broadcast_to(pc[k] - pc[j], (T, 3)))
+                ok = np.linalg.norm(want, axis=-1) > 1e-9
+                fix = quat.between(have[ok], want[ok])
+                w[ok] = quat.mul(fix, w[ok])
+            wc[:, j] = w
+        local = np.empty_like(wc)
+        for j, p in enumerate(CANONICAL.parents):
+            local[:, j] = wc[:, j] if p < 0 else quat.mul(quat.conj(wc[:, p]), wc[:, j])
+        # Skeletons put the pelvis joint in different places, but agree on where the hips are:
+        # the root follows the midpoint between the hip joints.
+        k = self.scale if scale_root else 1.0
+        hips = ps[:, self._hip_indices()].mean(axis=1)
+        root = k * quat.rotate(np.broadcast_to(self.basis, (T, 4)), hips) - quat.rotate(wc[:, 0], _CANONICAL_HIP_MID)
+        return MotionClip(quat.make_continuous(local), root, fps)
+
+    def _hip_indices(self) -> list[int]:
+        return [int(self.mapping[CANONICAL.index(n)]) for n in ("left_hip", "right_hip")]
+
+    def hip_midpoint(self, rotations, translations) -> np.ndarray:
+        """(T, 3) midpoint of the hips of the other skeleton in canonical axes and metres."""
+        _, ps = self.skeleton.forward_kinematics(rotations, translations)
+        T = ps.shape[0]
+        return self.scale * quat.rotate(np.broadcast_to(self.basis, (T, 4)), ps[:, self._hip_indices()].mean(axis=1))
+
+    # -- canonical -> other skeleton ---------------------------------------------------------
+
+    def from_canonical(self, clip: MotionClip, scale_root: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Local rotations (T, J, 4) and translations (T, J, 3) of the other skeleton for a clip.
+
+        Joints the map does not name keep their rest pose relative to their parent.
+        """
+        sk = self.skeleton
+        T = clip.num_frames
+        wc, pc = clip.forward_kinematics()
+        inv_basis = np.broadcast_to(quat.conj(self.basis), (T, 4))
+        rest_local = sk.rest_local_rotations()
+        w0, p0 = sk.rest_pose()
+        by_source = {int(m): j for j, m in enumerate(self.mapping) if m >= 0}
+        ws = np.empty((T, len(sk), 4))
+        local = np.empty((T, len(sk), 4))
+        for b, p in enumerate(sk.parents):
+            parent_w = np.broadcast_to(quat.IDENTITY, (T, 4)) if p < 0 else ws[:, p]
+            if b in by_source:
+                j = by_source[b]
+                ws[:, b] = quat.mul(quat.mul(inv_basis, wc[:, j]), quat.conj(self.offsets[j]))
+            else:
+                ws[:, b] = quat.mul(parent_w, np.broadcast_to(rest_local[b], (T, 4)))
+            local[:, b] = quat.mul(quat.conj(quat.mul(parent_w, np.broadcast_to(rest_local[b], (T, 4)))), ws[:, b])
+        translations = np.tile(sk.offsets, (T, 1, 1))
+        k = self.scale if scale_root else 1.0
+        pelvis = int(self.mapping[0])
+        hip_mid_world = quat.rotate(inv_basis, pc[:, [1, 2]].mean(axis=1)) / k
+        hip_mid_local = quat.rotate(quat.conj(w0[pelvis]), p0[self._hip_indices()].mean(axis=0) - p0[pelvis])
+        target = hip_mid_world - quat.rotate(ws[:, pelvis], np.broadcast_to(hip_mid_local, (T, 3)))
+        parent = sk.parents[pelvis]
+        if parent < 0:
+            translations[:, pelvis] = target
+        else:
+            # Joints above the pelvis (a "root" bone, BVH's joint_Root) stay in their rest pose.
+            translations[:, pelvis] = quat.rotate(np.broadcast_to(quat.conj(w0[parent]), (T, 4)), target - p0[parent])
+        return quat.make_continuous(local), translations
+
+    def bone_direction_errors(self, rotations, translations, clip: MotionClip) -> dict[str, np.ndarray]:
+        """Per canonical bone (limbs, spine, neck, collar bones), the angle in degrees, per frame,
+        between its world direction in `clip` and the same bone of the other skeleton posed by
+        (rotations, translations). The pelvis-to-hip and chest-to-collar offsets are left out:
+        skeletons place those joints differently by design."""
+        _, ps = self.skeleton.forward_kinematics(rotations, translations)
+        T = ps.shape[0]
+        ps = quat.rotate(np.broadcast_to(self.basis, (T, 1, 4)), ps)
+        pc = clip.positions()
+        out = {}
+        for j in range(NUM_JOINTS):
+            if len(self.targets[j]) != 1:
+                continue  # hip and collar offsets are where skeletons differ by design, not bones
+            for k in self.targets[j]:
+                a, b = self.mapping[j], self.mapping[k]
+                out[f"{CANONICAL.names[j]}->{CANONICAL.names[k]}"] = quat.angle_between(
+                    pc[:, k] - pc[:, j], ps[:, b] - ps[:, a]
+                )
+        return out
+
+
+def bvh_to_canonical(motion, bone_map: BoneMap | None = None, scale_root: bool = True) -> MotionClip:
+    """Convert a `BvhMotion` (any known humanoid BVH) to a canonical clip."""
+    skeleton, rotations, translations = motion.with_end_sites()
+    bone_map = bone_map or detect_map(skeleton.names)
+    basis = None
+    if bone_map.up == "auto":
+        basis = estimate_basis(skeleton, bone_map, rotations, translations)
+    align = RestAlignment.build(skeleton, bone_map, basis)
+    return align.to_canonical(rotations, translations, motion.fps, scale_root=scale_root)
