@@ -1,0 +1,15 @@
+"""Operators. Each imports the runtime (numpy, scipy, torch) only when it runs, so the add-on
+registers and tells the user what is missing even when those packages are not installed."""
+from . import character, motion_io
+
+_modules = (character, motion_io)
+
+
+def register():
+    for m in _modules:
+        m.register()
+
+
+def unregister():
+    for m in reversed(_modules):
+        m.unregister()

@@ -1,0 +1,102 @@
+"""Canonical skeleton, forward kinematics, MotionClip behaviour."""
+import numpy as np
+import pytest
+
+from inference import quat
+from inference.motion import MotionClip, MotionError
+from inference.skeleton import BODY_PARTS, CANONICAL, JOINT_NAMES, MIRROR_INDEX, canonical_forward_kinematics_torch
+
+
+def _pos(name, pos):
+    return pos[JOINT_NAMES.index(name)]
+
+
+def test_rest_pose_is_an_upright_t_pose_standing_on_the_ground():
+    _, pos = CANONICAL.rest_pose()
+    expected_wrist = CANONICAL.offsets[[0, 3, 6, 9, 13, 16, 18, 20]].sum(axis=0)
+    assert np.allclose(_pos("left_wrist", pos), expected_wrist)
+    assert 1.5 < _pos("head", pos)[2] < 1.7, "head height of an adult"
+    assert 0.0 < _pos("left_foot", pos)[2] < 0.05, "toes just above the ground"
+    assert _pos("left_wrist", pos)[0] > 0.6 and _pos("right_wrist", pos)[0] < -0.6, "left is +X, arms out"
+    assert abs(_pos("left_wrist", pos)[2] - _pos("left_shoulder", pos)[2]) < 1e-9, "arms horizontal"
+    assert _pos("left_foot", pos)[1] < _pos("left_ankle", pos)[1], "toes point forward (-Y)"
+    # symmetric
+    assert np.allclose(pos[MIRROR_INDEX] * [-1, 1, 1], pos)
+
+
+def test_forward_kinematics_rotates_children_about_the_joint():
+    rot = np.tile(quat.IDENTITY, (1, 22, 1))
+    elbow = JOINT_NAMES.index("left_elbow")
+    rot[0, elbow] = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.pi / 2)  # forearm swings to +Y
+    _, pos = CANONICAL.forward_kinematics(rot)
+    _, rest = CANONICAL.rest_pose()
+    d = pos[0, JOINT_NAMES.index("left_wrist")] - pos[0, elbow]
+    assert np.allclose(d, [0.0, 0.265, 0.0], atol=1e-9)
+    assert np.allclose(pos[0, elbow], rest[elbow])
+
+
+def test_torch_fk_matches_numpy_fk():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    rot = quat.normalize(rng.normal(size=(5, 22, 4)))
+    root = rng.normal(size=(5, 3))
+    _, pos = CANONICAL.forward_kinematics(rot, root_position=root)
+    mats = torch.tensor(quat.to_matrix(rot))
+    pos_t = canonical_forward_kinematics_torch(mats, torch.tensor(root))
+    assert np.allclose(pos_t.numpy(), pos, atol=1e-9)
+
+
+def _random_clip(n=40, fps=30.0, seed=0):
+    rng = np.random.default_rng(seed)
+    rot = quat.normalize(np.tile(quat.IDENTITY, (n, 22, 1)) + 0.2 * rng.normal(size=(n, 22, 4)))
+    root = np.cumsum(rng.normal(scale=0.01, size=(n, 3)), axis=0) + [0, 0, 0.9]
+    return MotionClip(rot, root, fps)
+
+
+def test_mirror_twice_is_identity_and_mirror_swaps_sides():
+    clip = _random_clip()
+    twice = clip.mirrored().mirrored()
+    assert np.allclose(twice.rotations, clip.rotations)
+    assert np.allclose(twice.root_translation, clip.root_translation)
+    pos = clip.positions()
+    mpos = clip.mirrored().positions()
+    # the mirrored left wrist is where the right wrist was, reflected through x = 0
+    assert np.allclose(mpos[:, JOINT_NAMES.index("left_wrist")], pos[:, JOINT_NAMES.index("right_wrist")] * [-1, 1, 1])
+
+
+def test_resample_keeps_the_motion():
+    clip = _random_clip(n=31, fps=30.0)
+    up = clip.resample(60.0)
+    assert up.num_frames == 61 and up.fps == 60.0
+    assert np.allclose(quat.quat_angle(up.rotations[::2], clip.rotations), 0, atol=1e-5)
+    back = up.resample(30.0)
+    assert np.allclose(quat.quat_angle(back.rotations, clip.rotations), 0, atol=1e-5)
+    assert np.allclose(back.root_translation, clip.root_translation)
+    # a midpoint is the slerp halfway
+    mid = quat.slerp(clip.rotations[3], clip.rotations[4], np.full(22, 0.5))
+    assert np.allclose(quat.quat_angle(up.rotations[7], mid), 0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "rot_shape,root_shape,bad,msg",
+    [
+        ((0, 22, 4), (0, 3), None, "no frames"),
+        ((5, 22, 4), (5, 3), "nan", "NaN"),
+        ((5, 21, 4), (5, 3), None, "shape"),
+        ((5, 22, 4), (4, 3), None, "Root translation"),
+    ],
+)
+def test_bad_clips_are_refused_with_a_clear_message(rot_shape, root_shape, bad, msg):
+    rot = np.zeros(rot_shape)
+    rot[..., 0] = 1
+    root = np.zeros(root_shape)
+    if bad == "nan":
+        root[2, 1] = np.nan
+    with pytest.raises(MotionError, match=msg):
+        MotionClip(rot, root, 30.0)
+
+
+def test_body_parts_name_real_joints():
+    for part in BODY_PARTS:
+        assert all(j in JOINT_NAMES for j in part.joints), part.name
+        assert part.joints or part.root_translation

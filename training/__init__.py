@@ -1,0 +1,1 @@
+"""Training-side tools (dataset build, training, export); not shipped in the extension zip."""
