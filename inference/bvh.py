@@ -127,8 +127,10 @@ def read_bvh(path: str | os.PathLike, fps: float | None = None) -> BvhMotion:
 
 def parse_bvh(text: str, path: str = "<bvh>", fps: float | None = None) -> BvhMotion:
     head, sep, motion_text = text.partition("MOTION")
-    if not sep or "HIERARCHY" not in head:
-        raise MotionError(f"{path}: no HIERARCHY/MOTION sections; this is not a BVH file.")
+    if "HIERARCHY" not in head:
+        raise MotionError(f"{path}: no HIERARCHY section; this is not a BVH file.")
+    if not sep:
+        raise MotionError(f"{path}: the file ends before its MOTION section; it may be truncated.")
     tok = _Tokens(head[head.index("HIERARCHY") + len("HIERARCHY"):], path)
 
     names: list[str] = []
