@@ -4,20 +4,19 @@ from __future__ import annotations
 import bpy
 
 
+CHARACTER_TYPES = [
+    ("CANONICAL", "Marionette Skeleton", "A simple 22-bone armature matching the motion model"),
+    ("RIGIFY", "Rigify Human Metarig", "Rigify's human metarig (enables the Rigify add-on if needed)"),
+]
+
+
 class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
     scale_root: bpy.props.BoolProperty(
         name="Scale Root Motion",
         description="Scale root motion by the ratio of leg lengths, so strides fit the character",
         default=True,
     )
-    character_type: bpy.props.EnumProperty(
-        name="Character",
-        items=[
-            ("CANONICAL", "Marionette Skeleton", "A simple 22-bone armature matching the motion model"),
-            ("RIGIFY", "Rigify Human Metarig", "Rigify's human metarig (needs the Rigify add-on)"),
-        ],
-        default="CANONICAL",
-    )
+    character_type: bpy.props.EnumProperty(name="Character", items=CHARACTER_TYPES, default="CANONICAL")
 
 
 class MARIONETTE_PG_job(bpy.types.PropertyGroup):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import addon_utils
 import bpy
 
+from ..props import CHARACTER_TYPES
 from .common import missing_message, report_error
 
 
@@ -37,14 +38,7 @@ class MARIONETTE_OT_add_character(bpy.types.Operator):
     bl_label = "Add Character"
     bl_options = {"REGISTER", "UNDO"}
 
-    character_type: bpy.props.EnumProperty(
-        name="Character",
-        items=[
-            ("CANONICAL", "Marionette Skeleton", "A simple 22-bone armature matching the motion model"),
-            ("RIGIFY", "Rigify Human Metarig", "Rigify's human metarig"),
-        ],
-        default="CANONICAL",
-    )
+    character_type: bpy.props.EnumProperty(name="Character", items=CHARACTER_TYPES, default="CANONICAL")
 
     @classmethod
     def poll(cls, context):
