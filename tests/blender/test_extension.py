@@ -17,7 +17,7 @@ def test_register_unregister_twice_leaves_nothing_behind(ext, package_name):
         addon_utils.disable(package_name, default_set=True)
         assert not hasattr(bpy.types.Scene, "marionette")
         assert not hasattr(bpy.types.WindowManager, "marionette_job")
-        assert not hasattr(bpy.ops.marionette, "add_character") or not _op_registered("marionette.add_character")
+        assert not _op_registered("marionette.add_character")
         assert "MARIONETTE_PT_main" not in dir(bpy.types)
         load_extension()
         assert hasattr(bpy.types.Scene, "marionette")
@@ -26,12 +26,9 @@ def test_register_unregister_twice_leaves_nothing_behind(ext, package_name):
 
 
 def _op_registered(idname):
-    mod, name = idname.split(".")
-    try:
-        getattr(getattr(bpy.ops, mod), name).get_rna_type()
-        return True
-    except (AttributeError, KeyError):
-        return False
+    from scripts.blender_env import PACKAGE
+
+    return importlib.import_module(PACKAGE + ".operators.character")._op_exists(idname)
 
 
 _ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
