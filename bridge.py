@@ -151,7 +151,6 @@ def write_action(
             path = pb.path_from_id("location")
             for i in range(3):
                 _set_keys(_ensure_fcurve(action, obj, path, i, bname), frames, loc[:, i])
-    action.frame_range  # touch: makes Blender compute the range from the new keys
     return action
 
 

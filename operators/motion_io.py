@@ -17,12 +17,11 @@ def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: b
     from ..inference.retarget import bvh_to_canonical
 
     clip = bvh_to_canonical(read_bvh(filepath), scale_root=scale_root)
-    bridge.armature_alignment(obj)  # fails before anything is written if the rig cannot be mapped
     name = os.path.splitext(os.path.basename(filepath))[0]
-    fps = bridge.scene_fps(context.scene)
-    action = bridge.write_clip(obj, clip, name, frame_start, fps=fps, scale_root=scale_root)
-    n = clip.resample(fps).num_frames
-    return action, n
+    # write_clip maps the rig before it creates anything, so a rig it cannot use changes nothing.
+    action = bridge.write_clip(obj, clip, name, frame_start, fps=bridge.scene_fps(context.scene), scale_root=scale_root)
+    first, last = action.frame_range
+    return action, int(round(last - first)) + 1
 
 
 class MARIONETTE_OT_import_motion(bpy.types.Operator, ImportHelper):

@@ -48,6 +48,7 @@ def main(argv=None) -> int:
 
     ext = load_extension()
     import bpy
+    import numpy as np
 
     from scripts import preview
 
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
     blend = os.path.join(args.out, "demo.blend")
     bpy.ops.wm.save_as_mainfile(filepath=blend)
 
-    frames = [int(round(f)) for f in __import__("numpy").linspace(first, last, args.frames)]
+    frames = [int(round(f)) for f in np.linspace(first, last, args.frames)]
     sheet = os.path.join(args.out, "demo.png")
     preview.contact_sheet(scene, frames, sheet)
     mp4 = os.path.join(args.out, "demo.mp4")
