@@ -1,0 +1,277 @@
+"""Train the denoiser. Resumes from its last checkpoint; CPU by default, CUDA (bf16) when present.
+
+    python -m training.train --run base --minutes 90              # train (resumes if the run exists)
+    python -m training.train --run base --export assets/models/marionette-base   # write the shipped folder
+
+The same command runs unchanged on a GPU machine. Checkpoints and logs go to .cache/runs/<run>/.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from inference import representation as rep
+from inference.diffusion import Diffusion
+from inference.model import Denoiser, ModelConfig
+from inference.skeleton import canonical_forward_kinematics_torch
+
+from . import build_dataset
+from .masks import random_mask
+
+REPO = Path(__file__).resolve().parent.parent
+FOOT = rep.FOOT_INDEX
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("MARIONETTE_CACHE", REPO / ".cache")) / "runs"
+
+
+class WindowSampler:
+    """Random training windows (quaternions + root, any length up to max_frames) from one split."""
+
+    def __init__(self, meta, rotations, root, text_emb, split: str = "train", seed: int = 0):
+        self.meta, self.rot, self.root, self.emb = meta, rotations, root, text_emb
+        self.clips = [c for c in meta["clips"] if c["split"] == split and c["length"] >= 10]
+        lengths = np.array([c["length"] for c in self.clips], dtype=np.float64)
+        w = np.minimum(lengths, 160)
+        self.p = w / w.sum()
+        self.rng = np.random.default_rng(seed)
+        self.fps = meta["fps"]
+
+    def batch(self, size: int, length: int):
+        idx = self.rng.choice(len(self.clips), size=size, p=self.p)
+        rot = np.zeros((size, length, 22, 4), np.float32)
+        rot[..., 0] = 1
+        root = np.zeros((size, length, 3), np.float32)
+        valid = np.zeros((size, length), bool)
+        text_ids = []
+        for b, i in enumerate(idx):
+            c = self.clips[i]
+            n = min(length, c["length"])
+            s = c["start"] + int(self.rng.integers(0, c["length"] - n + 1))
+            rot[b, :n] = self.rot[s : s + n]
+            root[b, :n] = self.root[s : s + n]
+            # pad by holding the last frame (padding is masked out of attention and loss anyway)
+            rot[b, n:] = rot[b, n - 1]
+            root[b, n:] = root[b, n - 1]
+            valid[b, :n] = True
+            text_ids.append(int(self.rng.choice(c["texts"])))
+        return torch.from_numpy(rot), torch.from_numpy(root), torch.from_numpy(valid), self.emb[text_ids]
+
+
+def feature_stats(sampler: WindowSampler, n: int = 4000, length: int = 120):
+    rot, root, valid, _ = sampler.batch(n, length)
+    feats = rep.encode(rot, root, sampler.fps)[valid]
+    mean, std = feats.mean(0), feats.std(0)
+    std = std.clamp_min(1e-2)
+    # the 6D entries of one joint share a scale, so noise treats every direction alike
+    return mean, std
+
+
+def losses(model, diffusion, x0, t, text, known, mask, valid, mean, std, fps, geo_weight=1.0):
+    noise = torch.randn_like(x0)
+    x_t = diffusion.q_sample(x0, t, noise)
+    pred = model(x_t, t, text, known, mask, valid)
+    v = valid[..., None].to(x0.dtype)
+    denom = v.sum() * x0.shape[-1]
+    out = {"x0": (((pred - x0) ** 2) * v).sum() / denom}
+    pm, tm = pred * std + mean, x0 * std + mean
+    p_rot, p_root = rep.decode_rotmats(pm)
+    t_rot, t_root = rep.decode_rotmats(tm)
+    p_pos = canonical_forward_kinematics_torch(p_rot, p_root)
+    t_pos = canonical_forward_kinematics_torch(t_rot, t_root)
+    vj = valid[..., None, None].to(x0.dtype)
+    nj = vj.sum() * p_pos.shape[-2] * 3
+    out["pos"] = (((p_pos - t_pos) ** 2) * vj).sum() / nj
+    vv = (valid[:, 1:] & valid[:, :-1])[..., None, None].to(x0.dtype)
+    p_vel, t_vel = (p_pos[:, 1:] - p_pos[:, :-1]) * fps, (t_pos[:, 1:] - t_pos[:, :-1]) * fps
+    out["vel"] = (((p_vel - t_vel) ** 2) * vv).sum() / (vv.sum() * p_pos.shape[-2] * 3) * 0.01
+    contact = tm[:, 1:, rep.CONTACT].clamp(0, 1) * vv[..., 0]
+    foot_v = p_vel[:, :, FOOT]
+    out["foot"] = ((foot_v ** 2).sum(-1) * contact).sum() / contact.sum().clamp_min(1) * 0.01
+    out["total"] = out["x0"] + geo_weight * (out["pos"] + out["vel"] + out["foot"])
+    return out
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def train(args) -> Path:
+    run = runs_dir() / args.run
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run / "ckpt.pt"
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    meta, rot, root, emb = build_dataset.load(args.data)
+    emb = torch.from_numpy(emb)
+    sampler = WindowSampler(meta, np.asarray(rot), np.asarray(root), emb, "train", args.seed)
+
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        config = ModelConfig.from_dict(ck["config"])
+        model = Denoiser(config)
+        model.load_state_dict(ck["model"])
+        ema = Denoiser(config)
+        ema.load_state_dict(ck["ema"])
+        state = ck["state"]
+        print(f"resuming {run} at step {state['step']}", flush=True)
+    else:
+        config = ModelConfig(width=args.width, layers=args.layers, heads=args.heads, fps=meta["fps"])
+        model = Denoiser(config)
+        mean, std = feature_stats(sampler)
+        model.mean.copy_(mean)
+        model.std.copy_(std)
+        ema = copy.deepcopy(model)
+        state = dict(step=0, seconds=0.0, hardware=[], data=dict(exclude_content=meta["exclude_content"],
+                     exclude_style=meta["exclude_style"], fps=meta["fps"]), args=vars(args) | {"data": str(args.data)})
+        ck = None
+    model.to(device).train()
+    ema.to(device).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    if ck is not None and "opt" in ck:
+        opt.load_state_dict(ck["opt"])
+        sampler.rng = np.random.default_rng(args.seed + state["step"])
+    diffusion = Diffusion(config.diffusion_steps)
+    mean, std = model.mean.detach(), model.std.detach()
+    hw = hardware()
+    if hw not in state["hardware"]:
+        state["hardware"].append(hw)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model {n_params / 1e6:.2f} M parameters on {hw}", flush=True)
+    log = open(run / "log.jsonl", "a")
+    amp = device.type == "cuda"
+    rng = random.Random(args.seed + state["step"])
+
+    def save():
+        torch.save(dict(config=asdict(config), model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
+                        state=state), run / "ckpt.tmp")
+        os.replace(run / "ckpt.tmp", ckpt_path)
+
+    t_start = time.time()
+    t_last_save = t_start
+    t_step = time.time()
+    running: dict[str, float] = {}
+    while True:
+        elapsed = time.time() - t_start
+        if args.minutes and elapsed > args.minutes * 60:
+            break
+        if args.steps and state["step"] >= args.steps:
+            break
+        step = state["step"]
+        lr = args.lr * min(1.0, (step + 1) / 500)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        length = rng.randint(args.min_frames, args.max_frames)
+        q, r, valid, text = sampler.batch(args.batch, length)
+        with torch.no_grad():
+            x0 = (rep.encode(q.to(device), r.to(device), sampler.fps) - mean) / std
+            valid = valid.to(device)
+            text = text.to(device)
+            drop = torch.rand(text.shape[0], device=device) < args.text_dropout
+            text = torch.where(drop[:, None], torch.zeros_like(text), text)
+            mask = torch.stack([F.pad(random_mask(int(n), rng), (0, 0, 0, length - int(n)))
+                                for n in valid.sum(1).tolist()])
+            mask = mask.to(device) * valid[..., None]
+            t = torch.randint(0, diffusion.steps, (args.batch,), device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = losses(model, diffusion, x0, t, text, x0, mask, valid, mean, std, sampler.fps, args.geo_weight)
+        opt.zero_grad(set_to_none=True)
+        out["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(args.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - d)
+        state["step"] += 1
+        now = time.time()
+        state["seconds"] += now - t_step
+        t_step = now
+        for k, v in out.items():
+            running[k] = running.get(k, 0.0) + float(v.detach())
+        if state["step"] % args.log_every == 0:
+            avg = {k: round(v / args.log_every, 5) for k, v in running.items()}
+            running = {}
+            rec = dict(step=state["step"], hours=round(state["seconds"] / 3600, 3), lr=lr, **avg)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+        if now - t_last_save > args.save_minutes * 60:
+            save()
+            t_last_save = now
+    save()
+    print(f"saved {ckpt_path} at step {state['step']} ({state['seconds'] / 3600:.2f} h)", flush=True)
+    return ckpt_path
+
+
+def export(run_name: str, folder: Path) -> Path:
+    """Write the EMA weights (fp16) + config.json + training.json to `folder`."""
+    ck = torch.load(runs_dir() / run_name / "ckpt.pt", map_location="cpu", weights_only=False)
+    config = ModelConfig.from_dict(ck["config"])
+    model = Denoiser(config)
+    model.load_state_dict(ck["ema"])
+    st = ck["state"]
+    model.save(folder)
+    info = dict(run=run_name, steps=st["step"], hours=round(st["seconds"] / 3600, 3), hardware=st["hardware"],
+                data=st["data"], args=st["args"], parameters=sum(p.numel() for p in model.parameters()))
+    (Path(folder) / "training.json").write_text(json.dumps(info, indent=1))
+    size = (Path(folder) / "model.safetensors").stat().st_size / 2**20
+    print(f"exported {folder}: {info['steps']} steps, {info['hours']} h, {size:.1f} MiB")
+    return Path(folder)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="base")
+    ap.add_argument("--data", type=Path, default=None, help="dataset folder (default .cache/dataset)")
+    ap.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0 = no limit)")
+    ap.add_argument("--steps", type=int, default=0, help="stop at this total step count (0 = no limit)")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--min-frames", type=int, default=40)
+    ap.add_argument("--max-frames", type=int, default=120)
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--geo-weight", type=float, default=1.0)
+    ap.add_argument("--text-dropout", type=float, default=0.1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--save-minutes", type=float, default=5)
+    ap.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is present")
+    ap.add_argument("--export", type=Path, default=None, help="export the run's EMA weights to this folder and exit")
+    args = ap.parse_args(argv)
+    if args.data is None:
+        args.data = build_dataset.default_dir()
+    if args.export:
+        export(args.run, args.export)
+        return 0
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
