@@ -1,0 +1,178 @@
+"""`make bench`: quality and speed of the shipped model on the held-out test split -> out/bench.json.
+
+    python -m benchmarks.bench [--model DIR] [--out out/bench.json]
+
+Real test data is the reference and is measured in the same run. See benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, default_model_dir
+from inference.motion import MotionClip
+from training import build_dataset
+
+from .evaluator import MAX_FRAMES, MIN_FRAMES, Evaluator, center_crop, diversity, fid, motion_features, \
+    multimodality, physical
+
+REPO = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "content_acc_ratio": 0.90, "style_acc_ratio": 0.75, "skate_ratio_ratio": 1.5,
+    "latency_s": 0.3, "speedup_vs_mdm50": 10.0,
+}
+
+
+def run_latency(args: list[str]) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.latency", *args], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=REPO / "out" / "bench.json")
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
+    ap.add_argument("--limit", type=int, default=0, help="use only this many test clips (quick checks)")
+    ap.add_argument("--no-latency", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    t_start = time.time()
+    model_dir = args.model or default_model_dir()
+
+    data_dir = build_dataset.default_dir()
+    if not (data_dir / "clips.json").exists():
+        build_dataset.main([])
+    meta, rot, root, _ = build_dataset.load(data_dir)
+    rot, root = np.asarray(rot), np.asarray(root)
+    fps = meta["fps"]
+    ev = Evaluator.train_or_load(meta, rot, root, REPO / ".cache" / "evaluator")
+
+    test = [c for c in meta["clips"] if c["split"] == "test" and c["content"] and not c["mirrored"]
+            and c["content"] in ev.contents and c["style"] in ev.styles]
+    if args.limit:
+        test = random.Random(0).sample(test, min(args.limit, len(test)))
+    print(f"{len(test)} held-out clips", flush=True)
+
+    # ---- real reference
+    real_feats, real_phys = [], []
+    for c in test:
+        sl = center_crop(c["length"])
+        r, t = rot[c["start"]:c["start"] + c["length"]][sl], root[c["start"]:c["start"] + c["length"]][sl]
+        real_feats.append(motion_features(r, t, fps))
+        real_phys.append(physical(MotionClip(r, t, fps).positions(), fps))
+    real_emb, real_c, real_s = ev.predict(real_feats)
+    yc = np.array([ev.contents.index(c["content"]) for c in test])
+    ys = np.array([ev.styles.index(c["style"]) for c in test])
+
+    # ---- generated from the same test prompts
+    gen = Generator(model_dir, "cpu")
+    rng = random.Random(1)
+    gen_feats, gen_phys, prompts = [], [], []
+    t0 = time.time()
+    for i, c in enumerate(test):
+        prompt = meta["texts"][rng.choice(c["texts"])]
+        n = int(np.clip(min(c["length"], MAX_FRAMES), MIN_FRAMES, MAX_FRAMES))
+        res = gen.generate(prompt, num_frames=n, seed=i, steps=args.steps, guidance=args.guidance)
+        gen_feats.append(motion_features(res.clip.rotations, res.clip.root_translation, fps))
+        gen_phys.append(physical(res.clip.positions(), fps))
+        prompts.append(prompt)
+    gen_seconds = time.time() - t0
+    gen_emb, gen_c, gen_s = ev.predict(gen_feats)
+
+    # ---- multimodality: 10 prompts x 10 seeds
+    groups = []
+    mm_clips = random.Random(2).sample(test, min(10, len(test)))
+    for c in mm_clips:
+        prompt = meta["texts"][c["texts"][0]]
+        feats = [motion_features(r.clip.rotations, r.clip.root_translation, fps) for r in
+                 (gen.generate(prompt, num_frames=60, seed=1000 + s, steps=args.steps, guidance=args.guidance)
+                  for s in range(10))]
+        groups.append(ev.predict(feats)[0])
+
+    # ---- paraphrases
+    para = json.loads((REPO / "benchmarks" / "paraphrases.json").read_text())
+    p_ok, p_total, p_fail = 0, 0, []
+    for content, sentences in para.items():
+        if content.startswith("_") or content not in ev.contents:
+            continue
+        for k, s in enumerate(sentences):
+            for seed in range(2):
+                res = gen.generate(s, num_frames=80, seed=seed, steps=args.steps, guidance=args.guidance)
+                pred = ev.contents[ev.predict([motion_features(res.clip.rotations, res.clip.root_translation, fps)])[1][0]]
+                p_total += 1
+                p_ok += pred == content
+                if pred != content:
+                    p_fail.append({"prompt": s, "expected": content, "got": pred})
+
+    def mean(rows, key):
+        return float(np.mean([r[key] for r in rows]))
+
+    out = {
+        "model": str(model_dir),
+        "test_clips": len(test),
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "t2m_content_acc": float((gen_c == yc).mean()),
+        "real_content_acc": float((real_c == yc).mean()),
+        "t2m_style_acc": float((gen_s == ys).mean()),
+        "real_style_acc": float((real_s == ys).mean()),
+        "t2m_fid": fid(real_emb, gen_emb),
+        "t2m_diversity": diversity(gen_emb),
+        "real_diversity": diversity(real_emb),
+        "t2m_multimodality": multimodality(groups),
+        "t2m_skate_ratio": mean(gen_phys, "skate"),
+        "real_skate_ratio": mean(real_phys, "skate"),
+        "t2m_penetration_m": mean(gen_phys, "penetration"),
+        "real_penetration_m": mean(real_phys, "penetration"),
+        "t2m_jitter": mean(gen_phys, "jitter"),
+        "real_jitter": mean(real_phys, "jitter"),
+        "t2m_paraphrase_acc": p_ok / max(1, p_total),
+        "paraphrase_prompts": p_total,
+        "paraphrase_failures": p_fail[:20],
+        "bench_generation_s_per_clip": gen_seconds / max(1, len(test)),
+    }
+    # per-content accuracy, to see where it fails
+    out["t2m_content_acc_by_content"] = {
+        ev.contents[k]: round(float((gen_c[yc == k] == k).mean()), 3) for k in sorted(set(yc.tolist()))}
+    if not args.no_latency:
+        ours = run_latency(["ours"] + (["--model", str(model_dir)] if args.model else []))
+        mdm50 = run_latency(["mdm", "--steps", "50"])
+        mdm1000 = run_latency(["mdm", "--steps", "1000", "--repeats", "1"])
+        out.update({
+            "t2m_latency_s_cpu": ours["seconds"],
+            "t2m_peak_rss_mb": ours["peak_rss_mb"],
+            "mdm50_latency_s_cpu": mdm50["seconds"],
+            "mdm1000_latency_s_cpu": mdm1000["seconds"],
+            "mdm50_peak_rss_mb": mdm50["peak_rss_mb"],
+        })
+    checks = {
+        "content_acc >= 0.90 x real": out["t2m_content_acc"] >= TARGETS["content_acc_ratio"] * out["real_content_acc"],
+        "style_acc >= 0.75 x real": out["t2m_style_acc"] >= TARGETS["style_acc_ratio"] * out["real_style_acc"],
+        "skate <= 1.5 x real": out["t2m_skate_ratio"] <= TARGETS["skate_ratio_ratio"] * out["real_skate_ratio"],
+    }
+    if "t2m_latency_s_cpu" in out:
+        checks["latency <= 0.3 s"] = out["t2m_latency_s_cpu"] <= TARGETS["latency_s"]
+        checks[">= 10x faster than MDM-50"] = out["mdm50_latency_s_cpu"] >= TARGETS["speedup_vs_mdm50"] * out["t2m_latency_s_cpu"]
+    out["targets_met"] = checks
+    out["bench_seconds"] = round(time.time() - t_start, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1))
+    print(json.dumps({k: v for k, v in out.items() if k not in ("paraphrase_failures",)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Generate motion: text, known values and a mask in, a `MotionClip` on the canonical skeleton out.
+
+One entry point serves every mode:
+  - text to motion: no known values;
+  - in-betweening: `keyframe_mask` over the keyed frames of a reference clip;
+  - body-part editing: `joint_mask` for the joints to keep from the reference clip;
+  - trajectory constraints: `trajectory_mask` for the root path (all or some frames).
+Known values are expressed in the world frame of the reference clip; the result is in that frame too.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import representation as rep
+from .diffusion import Cancelled, Diffusion, Progress, sample
+from .model import Denoiser, ModelError
+from .motion import MotionClip, MotionError
+from .skeleton import JOINT_NAMES
+
+__all__ = ["Generator", "Result", "Cancelled", "Progress", "default_model_dir", "keyframe_mask", "joint_mask",
+           "trajectory_mask", "DEFAULT_STEPS", "DEFAULT_GUIDANCE"]
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
+DEFAULT_MODEL = "marionette-base"
+DEFAULT_STEPS = 10
+DEFAULT_GUIDANCE = 2.5
+POSE = slice(0, rep.CONTACT.start)
+
+
+def default_model_dir() -> Path:
+    return Path(os.environ.get("MARIONETTE_MODEL", ASSETS / DEFAULT_MODEL))
+
+
+# ------------------------------------------------------------------------------------------ masks
+def keyframe_mask(num_frames: int, frames) -> np.ndarray:
+    """Whole poses (root + every joint) known on the given frame indices."""
+    m = np.zeros((num_frames, rep.NUM_FEATURES), bool)
+    m[np.asarray(list(frames), dtype=int), POSE] = True
+    return m
+
+
+def joint_mask(num_frames: int, joints, root: bool = False, frames=None) -> np.ndarray:
+    """The given canonical joints' rotations known (on all frames, or on `frames`); `root` adds the root path."""
+    m = np.zeros((num_frames, rep.NUM_FEATURES), bool)
+    rows = slice(None) if frames is None else np.asarray(list(frames), dtype=int)
+    for name in joints:
+        if name not in JOINT_NAMES:
+            raise MotionError(f"Unknown joint '{name}'.")
+        m[rows, rep.joint_feature_slices(JOINT_NAMES.index(name))] = True
+    if root:
+        m[rows, rep.ROOT] = True
+    return m
+
+
+def trajectory_mask(num_frames: int, frames=None, height: bool = False) -> np.ndarray:
+    """The root's ground position (and its height if `height`) known on all frames or on `frames`."""
+    m = np.zeros((num_frames, rep.NUM_FEATURES), bool)
+    rows = slice(None) if frames is None else np.asarray(list(frames), dtype=int)
+    m[rows, 0:3 if height else 2] = True
+    return m
+
+
+# ----------------------------------------------------------------------------------------- result
+@dataclass
+class Result:
+    clip: MotionClip
+    contacts: np.ndarray
+    """(T, 4) foot contact probabilities: left ankle, left toe, right ankle, right toe."""
+    seed: int
+
+
+def _device(name: str | None) -> torch.device:
+    if name in (None, "", "AUTO", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.upper() == "GPU" or name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise MotionError("No CUDA GPU is available to PyTorch; choose CPU in the preferences.")
+        return torch.device("cuda" if name.upper() == "GPU" else name)
+    return torch.device("cpu")
+
+
+class Generator:
+    """A loaded model on one device. Thread-safe for one generation at a time."""
+
+    _cache: dict[tuple[str, str], "Generator"] = {}
+    _cache_lock = threading.Lock()
+
+    def __init__(self, folder: str | Path | None = None, device: str | None = None):
+        self.folder = Path(folder or default_model_dir())
+        self.device = _device(device)
+        self.model = Denoiser.load(self.folder, self.device)
+        self.config = self.model.config
+        self.fps = self.config.fps
+        self.diffusion = Diffusion(self.config.diffusion_steps)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, folder=None, device=None) -> "Generator":
+        """A cached generator per (folder, device), so repeated clicks do not reload the weights."""
+        key = (str(Path(folder or default_model_dir()).resolve()), str(_device(device)))
+        with cls._cache_lock:
+            if key not in cls._cache:
+                cls._cache[key] = cls(folder, device)
+            return cls._cache[key]
+
+    @property
+    def max_frames(self) -> int:
+        return self.config.max_frames
+
+    def generate(
+        self,
+        prompt: str = "",
+        num_frames: int | None = None,
+        seconds: float | None = None,
+        seed: int = 0,
+        steps: int = DEFAULT_STEPS,
+        guidance: float = DEFAULT_GUIDANCE,
+        known: MotionClip | None = None,
+        mask: np.ndarray | None = None,
+        callback: Callable[[Progress], bool | None] | None = None,
+        text_embedding: np.ndarray | None = None,
+    ) -> Result:
+        """Generate one clip at the model's frame rate.
+
+        known: a reference clip at the model's frame rate with `num_frames` frames; mask: (T, 139) bool
+        saying which of its values to keep. callback(Progress) -> True cancels (raises `Cancelled`).
+        """
+        if num_frames is None:
+            if known is not None:
+                num_frames = known.num_frames
+            else:
+                num_frames = int(round((seconds or 4.0) * self.fps))
+        num_frames = int(num_frames)
+        if not 1 <= num_frames <= self.max_frames:
+            raise MotionError(f"Length must be 1 to {self.max_frames} frames at {self.fps:g} fps "
+                              f"({self.max_frames / self.fps:g} s); asked for {num_frames}.")
+        if mask is not None and known is None:
+            raise MotionError("A mask needs the known motion it refers to.")
+        if known is not None:
+            if abs(known.fps - self.fps) > 1e-6:
+                known = known.resample(self.fps)
+            if known.num_frames != num_frames:
+                raise MotionError(f"The known motion has {known.num_frames} frames; expected {num_frames}.")
+            if mask is None:
+                mask = np.zeros((num_frames, rep.NUM_FEATURES), bool)
+            if mask.shape != (num_frames, rep.NUM_FEATURES):
+                raise MotionError(f"Mask must have shape ({num_frames}, {rep.NUM_FEATURES}); got {mask.shape}.")
+        if text_embedding is None:
+            from .text import encode
+
+            text_embedding = encode(prompt or "")[0]
+        dev, m = self.device, self.model
+        text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=dev)[None]
+        yaw, origin = 0.0, np.zeros(2)
+        if known is not None and mask.any():
+            yaw, origin = _reference_frame(known, mask)
+            feats = _encode_world(known, yaw, origin, self.fps).to(dev)
+            known_t = (feats - m.mean) / m.std
+            mask_t = torch.as_tensor(mask, dtype=torch.float32, device=dev)[None]
+        else:
+            known_t = torch.zeros(1, num_frames, rep.NUM_FEATURES, device=dev)
+            mask_t = torch.zeros_like(known_t)
+        with self._lock:
+            x0 = sample(m, self.diffusion, text, known_t, mask_t, steps, guidance, seed, callback=callback)
+        feats = (x0 * m.std + m.mean)
+        if known is not None and mask.any():
+            # exact: known columns come from the reference, not from a normalise/denormalise round trip
+            ref = _encode_world(known, yaw, origin, self.fps).to(dev)
+            mt = torch.as_tensor(mask, device=dev)[None]
+            feats = torch.where(mt, ref, feats)
+        q, root, contacts = rep.decode(feats.float().cpu())
+        q, root = q[0].double().numpy(), root[0].double().numpy()
+        if known is not None and mask.any():
+            q, root = _to_world(q, root, yaw, origin)
+            q, root = _restore_known(q, root, known, mask)
+        clip = MotionClip(q, root, self.fps)
+        return Result(clip, contacts[0].numpy(), int(seed))
+
+
+# ----------------------------------------------------------------------------- reference frames
+def _reference_frame(known: MotionClip, mask: np.ndarray) -> tuple[float, np.ndarray]:
+    """Yaw and ground origin of the model frame, taken from the first frame whose pelvis/root is known."""
+    pel = rep.joint_feature_slices(0)
+    rows = np.flatnonzero(mask[:, pel].all(axis=1))
+    yaw = 0.0
+    if len(rows):
+        m = rep.quat_to_matrix(torch.as_tensor(known.rotations[rows[0], 0]))
+        yaw = float(rep.heading(m))
+    rrows = np.flatnonzero(mask[:, 0:2].all(axis=1))
+    origin = known.root_translation[rrows[0], :2] if len(rrows) else known.root_translation[0, :2]
+    return yaw, np.asarray(origin, dtype=np.float64)
+
+
+def _encode_world(clip: MotionClip, yaw: float, origin: np.ndarray, fps: float) -> torch.Tensor:
+    rot = torch.as_tensor(clip.rotations, dtype=torch.float64)[None]
+    root = torch.as_tensor(clip.root_translation, dtype=torch.float64)[None].clone()
+    root[..., :2] -= torch.as_tensor(origin)
+    undo = rep.yaw_matrix(torch.tensor(-yaw, dtype=torch.float64))
+    rotm = rep.quat_to_matrix(rot)
+    rotm[:, :, 0] = undo @ rotm[:, :, 0]
+    root = (undo @ root[..., None])[..., 0]
+    pos = rep.canonical_forward_kinematics_torch(rotm, root)
+    contacts = rep.foot_contacts(pos, fps)
+    feats = torch.cat([root, rep.matrix_to_6d(rotm).reshape(1, clip.num_frames, -1), contacts], -1)
+    return feats.float()
+
+
+def _to_world(q: np.ndarray, root: np.ndarray, yaw: float, origin: np.ndarray):
+    from . import quat
+
+    rz = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+    q = q.copy()
+    q[:, 0] = quat.mul(np.broadcast_to(rz, q[:, 0].shape), q[:, 0])
+    c, s = np.cos(yaw), np.sin(yaw)
+    root = root.copy()
+    x, y = root[:, 0].copy(), root[:, 1].copy()
+    root[:, 0], root[:, 1] = c * x - s * y + origin[0], s * x + c * y + origin[1]
+    return q, root
+
+
+def _restore_known(q: np.ndarray, root: np.ndarray, known: MotionClip, mask: np.ndarray):
+    """Copy known rotations/root coordinates back bit for bit (no float32 round trip)."""
+    q, root = q.copy(), root.copy()
+    for j in range(len(JOINT_NAMES)):
+        rows = mask[:, rep.joint_feature_slices(j)].all(axis=1)
+        q[rows, j] = known.rotations[rows, j]
+    for k in range(3):
+        rows = mask[:, k]
+        root[rows, k] = known.root_translation[rows, k]
+    return q, root

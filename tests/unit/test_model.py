@@ -1,0 +1,212 @@
+"""The denoiser, the sampler and the generation entry point, on a tiny random-weight config."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from inference import representation as rep
+from inference.diffusion import Cancelled
+from inference.generate import Generator, joint_mask, keyframe_mask, trajectory_mask
+from inference.model import Denoiser, LoRALinear, ModelConfig, ModelError
+from inference.motion import MotionClip, MotionError
+from inference.skeleton import JOINT_NAMES
+
+TINY = ModelConfig(width=32, layers=2, heads=2, max_frames=64, dropout=0.0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny")
+    Denoiser(TINY).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def gen(tiny_dir):
+    return Generator(tiny_dir, "cpu")
+
+
+def _text(seed=0):
+    v = np.random.default_rng(seed).normal(size=384).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _walk(n=40, fps=20.0):
+    """A clip placed away from the origin, turned 60 degrees, with knees and arms moving."""
+    from inference import quat
+
+    t = np.arange(n) / fps
+    rot = np.tile(quat.IDENTITY, (n, 22, 1))
+    yaw = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.radians(60))
+    rot[:, 0] = quat.mul(np.broadcast_to(yaw, (n, 4)), quat.from_axis_angle(np.array([1.0, 0, 0]), 0.1 * np.sin(t * 6))[:, None][:, 0])
+    for name, phase in (("left_knee", 0), ("right_knee", np.pi), ("left_shoulder", 1.0)):
+        rot[:, JOINT_NAMES.index(name)] = quat.from_axis_angle(np.array([1.0, 0, 0]), 0.4 * np.sin(t * 6 + phase))[:, None][:, 0]
+    root = np.stack([3.0 + 0.8 * t, -2.0 + 1.1 * t, 0.95 + 0.02 * np.sin(t * 12)], axis=1)
+    return MotionClip(rot, root, fps)
+
+
+@pytest.mark.parametrize("kind", ["keyframes", "joints", "trajectory", "joints+root"])
+def test_masked_values_come_out_exactly(gen, kind):
+    ref = _walk()
+    n = ref.num_frames
+    mask = {
+        "keyframes": keyframe_mask(n, [0, 17, n - 1]),
+        "joints": joint_mask(n, ["left_shoulder", "left_elbow", "left_wrist", "pelvis"]),
+        "trajectory": trajectory_mask(n, frames=[0, 10, 39], height=True),
+        "joints+root": joint_mask(n, ["left_knee", "right_knee"], root=True),
+    }[kind]
+    res = gen.generate(known=ref, mask=mask, seed=3, steps=4, text_embedding=_text())
+    out = res.clip
+    assert out.num_frames == n
+    for j in range(22):
+        rows = mask[:, rep.joint_feature_slices(j)].all(axis=1)
+        if rows.any():
+            assert np.abs(out.rotations[rows, j] - ref.rotations[rows, j]).max() < 1e-12, JOINT_NAMES[j]
+    for k in range(3):
+        rows = mask[:, k]
+        if rows.any():
+            assert np.abs(out.root_translation[rows, k] - ref.root_translation[rows, k]).max() < 1e-12
+    # the rest is generated, not copied
+    free = ~mask[:, rep.joint_feature_slices(JOINT_NAMES.index("right_elbow"))].all(axis=1)
+    assert np.abs(out.rotations[free, JOINT_NAMES.index("right_elbow")] - ref.rotations[free, JOINT_NAMES.index("right_elbow")]).max() > 1e-3
+
+
+def test_generation_lands_in_the_reference_frame(gen):
+    """Keyed root positions far from the origin and a turned pelvis stay where the animator put them."""
+    ref = _walk()
+    res = gen.generate(known=ref, mask=keyframe_mask(ref.num_frames, [0]), seed=1, steps=3, text_embedding=_text())
+    assert np.allclose(res.clip.root_translation[0], ref.root_translation[0])
+    # frames next to a keyed frame are generated in the same place (the model frame was undone)
+    assert np.linalg.norm(res.clip.root_translation[1, :2] - ref.root_translation[0, :2]) < 3.0
+
+
+def test_same_seed_same_motion_other_seed_other_motion(gen):
+    a = gen.generate(num_frames=30, seed=7, steps=4, text_embedding=_text())
+    b = gen.generate(num_frames=30, seed=7, steps=4, text_embedding=_text())
+    c = gen.generate(num_frames=30, seed=8, steps=4, text_embedding=_text())
+    assert np.array_equal(a.clip.rotations, b.clip.rotations)
+    assert np.array_equal(a.clip.root_translation, b.clip.root_translation)
+    assert np.abs(a.clip.rotations - c.clip.rotations).max() > 1e-3
+    assert a.clip.fps == TINY.fps and a.contacts.shape == (30, 4)
+
+
+def test_cancel_stops_within_one_step(gen):
+    calls = []
+    forward = gen.model.forward
+
+    def counting_forward(*args, **kw):
+        calls.append("forward")
+        return forward(*args, **kw)
+
+    def callback(p):
+        calls.append(("progress", p.step, p.total))
+        return p.step >= 2
+
+    gen.model.forward = counting_forward
+    try:
+        with pytest.raises(Cancelled):
+            gen.generate(num_frames=20, seed=0, steps=10, text_embedding=_text(), callback=callback)
+    finally:
+        del gen.model.forward
+    assert calls == ["forward", ("progress", 1, 10), "forward", ("progress", 2, 10)]
+
+
+def test_step_count_is_honoured(gen):
+    seen = []
+    gen.generate(num_frames=20, steps=6, text_embedding=_text(), callback=lambda p: seen.append(p.step))
+    assert seen == [1, 2, 3, 4, 5, 6]
+
+
+def test_bad_requests_are_explained(gen):
+    with pytest.raises(MotionError, match="1 to 64 frames"):
+        gen.generate(num_frames=TINY.max_frames + 1, text_embedding=_text())
+    with pytest.raises(Exception, match="known motion"):
+        gen.generate(num_frames=10, mask=np.zeros((10, rep.NUM_FEATURES), bool), text_embedding=_text())
+
+
+def test_corrupt_weights_give_a_clear_error(tiny_dir, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text((tiny_dir / "config.json").read_text())
+    (bad / "model.safetensors").write_bytes((tiny_dir / "model.safetensors").read_bytes()[:500])
+    with pytest.raises(ModelError, match="corrupt"):
+        Denoiser.load(bad)
+
+
+def test_mismatched_weights_give_a_clear_error(tiny_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    cfg = json.loads((tiny_dir / "config.json").read_text())
+    cfg["width"] = 48
+    (other / "config.json").write_text(json.dumps(cfg))
+    (other / "model.safetensors").write_bytes((tiny_dir / "model.safetensors").read_bytes())
+    with pytest.raises(ModelError, match="does not match"):
+        Denoiser.load(other)
+    with pytest.raises(ModelError, match="needs config.json"):
+        Denoiser.load(tmp_path / "nothing")
+
+
+def test_weights_round_trip_in_half_precision(tiny_dir):
+    m = Denoiser.load(tiny_dir)
+    x = torch.randn(1, 12, rep.NUM_FEATURES)
+    out = m(x, torch.tensor([10]), torch.zeros(1, 384), x, torch.zeros_like(x))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert (tiny_dir / "model.safetensors").stat().st_size < Denoiser(TINY).state_dict()["output.weight"].numel() * 4 * 40
+
+
+def test_lora_layers_start_as_the_base_model_and_train_alone():
+    torch.manual_seed(0)
+    m = Denoiser(TINY).eval()
+    x = torch.randn(2, 10, rep.NUM_FEATURES)
+    args = (x, torch.tensor([5, 500]), torch.randn(2, 384), x, torch.zeros_like(x))
+    before = m(*args)
+    layers = m.lora_layers()
+    assert len(layers) == 4 * TINY.layers and all(isinstance(l, LoRALinear) for _, l in layers)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    for _, layer in layers:
+        layer.add_lora(rank=4)
+    assert torch.allclose(m(*args), before)
+    trainable = [p for p in m.parameters() if p.requires_grad]
+    assert len(trainable) == 2 * len(layers)
+    m(*args).pow(2).mean().backward()
+    assert all(p.grad is not None for p in trainable)
+
+
+def test_features_round_trip_and_canonical_frame():
+    clip = _walk()
+    q = torch.as_tensor(clip.rotations)[None].float()
+    r = torch.as_tensor(clip.root_translation)[None].float()
+    f = rep.encode(q, r, clip.fps)
+    assert f.shape == (1, clip.num_frames, rep.NUM_FEATURES)
+    assert torch.allclose(f[0, 0, :2], torch.zeros(2), atol=1e-6), "frame 0 over the origin"
+    rotm, root = rep.decode_rotmats(f)
+    assert abs(float(rep.heading(rotm[0, 0, 0]))) < 1e-5, "frame 0 faces -Y"
+    # shape of the motion is unchanged: joint distances to the pelvis are preserved
+    pos_a = torch.as_tensor(clip.positions()).float()
+    pos_b = rep.positions(f)[0]
+    da = (pos_a - pos_a[:, :1]).norm(dim=-1)
+    db = (pos_b - pos_b[:, :1]).norm(dim=-1)
+    assert torch.allclose(da, db, atol=1e-4)
+    q2, _, contacts = rep.decode(f)
+    assert torch.allclose(rep.quat_to_matrix(q2[0, :, 1:]), rep.quat_to_matrix(q[0, :, 1:]), atol=1e-5)
+    assert ((contacts == 0) | (contacts == 1)).all()
+
+
+def test_text_encoder_runs_offline_and_hears_paraphrases():
+    from inference.text import encode
+
+    e = encode(["a person walks forward", "someone strolls ahead", "a person raises both hands", ""])
+    assert e.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(e[:3], axis=1), 1, atol=1e-4) and not e[3].any()
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2

@@ -1,0 +1,147 @@
+"""Training data helpers, masks, and the training loop (resume + export) on a tiny synthetic set."""
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from inference import quat
+from inference import representation as rep
+from inference.generate import Generator
+from inference.text import mirror_text
+from training import build_dataset as bd
+from training import train
+from training.masks import MASK_KINDS, random_mask
+
+
+def test_label_sentences_are_varied_and_say_content_and_style():
+    s = bd.bandai_sentences("wave-right-hand", "elderly", 12, random.Random(0))
+    assert len(s) == len(set(s)) == 12
+    assert all("right" in x for x in s)
+    assert all(("elderly" in x or "old" in x) for x in s)
+    tired = bd.bandai_sentences("walk", bd.style_key("exhausted"), 8, random.Random(1))
+    assert any(w in x for x in tired for w in ("tired", "wearily", "exhausted"))
+
+
+def test_mirrored_text_swaps_sides_and_turning_direction():
+    assert mirror_text("a person raises the left hand, then the Right one") == \
+        "a person raises the right hand, then the Left one"
+    assert mirror_text("turns clockwise") == "turns counterclockwise"
+    assert mirror_text("spins counter-clockwise") == "spins clockwise"
+    assert mirror_text("leftover bright") == "leftover bright", "only whole words"
+    assert bd.mirror_label("walk-turn-left") == "walk-turn-right"
+
+
+def test_split_is_by_take_and_stable():
+    keys = [f"dataset-2_walk_normal_{i:03d}" for i in range(400)]
+    splits = [bd.split_for(k) for k in keys]
+    assert splits == [bd.split_for(k) for k in keys]
+    frac = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
+    assert 0.05 < frac["test"] < 0.16 and 0.01 < frac["val"] < 0.1
+
+
+def test_cmu_captions_follow_their_time_span():
+    src = dict(fps=60.0, captions=[
+        dict(caption="playground - climb", start_s="0.0", end_s=""),
+        dict(caption="a person climbs", start_s="2.0", end_s="6.0"),
+        dict(caption="someone climbs up", start_s="2.0", end_s="6.0"),
+        dict(caption="too short", start_s="9.9", end_s="10.2"),
+    ])
+    segs = bd.cmu_segments(src, num_frames=200, dropped=1)
+    assert len(segs) == 1
+    start, stop, texts = segs[0]
+    assert (start, stop) == (40, 120) and texts == ["a person climbs", "someone climbs up"]
+    only_desc = bd.cmu_segments(dict(fps=60.0, captions=src["captions"][:1]), num_frames=200, dropped=0)
+    assert only_desc == [(0, 200, ["playground - climb"])]
+
+
+@pytest.mark.parametrize("kind", [k for k, _ in MASK_KINDS])
+def test_every_mask_kind(kind):
+    rng = random.Random(3)
+    for _ in range(20):
+        m = random_mask(50, rng, kind)
+        assert m.shape == (50, rep.NUM_FEATURES)
+        if kind == "none":
+            assert m.sum() == 0
+        else:
+            assert m.sum() > 0 and m.sum() < m.numel()
+
+
+# ------------------------------------------------------------------------- tiny synthetic dataset
+def _clip(n, height, phase):
+    t = np.arange(n) / 20.0
+    rot = np.tile(quat.IDENTITY, (n, 22, 1)).astype(np.float32)
+    for j in (4, 5, 16, 17):
+        rot[:, j] = quat.from_axis_angle(np.array([1.0, 0, 0]), 0.5 * np.sin(6 * t + phase + j))[:, None][:, 0]
+    root = np.stack([0.3 * t, -1.2 * t, np.full(n, height)], 1).astype(np.float32)
+    return rot, root
+
+
+@pytest.fixture()
+def tiny_dataset(tmp_path):
+    rots, roots, clips = [], [], []
+    start = 0
+    for i in range(12):
+        split = "test" if i % 4 == 0 else "train"
+        rot, root = _clip(30 + 5 * i, 5.0 if split == "test" else 0.95, i)
+        rots.append(rot)
+        roots.append(root)
+        clips.append(dict(source="fake", name=f"c{i}", content="walk", style="normal", take=i, split=split,
+                          start=start, length=len(rot), mirrored=False, texts=[i % 3]))
+        start += len(rot)
+    d = tmp_path / "ds"
+    d.mkdir()
+    np.save(d / "rotations.npy", np.concatenate(rots))
+    np.save(d / "root.npy", np.concatenate(roots))
+    np.save(d / "text_emb.npy", np.eye(3, 384, dtype=np.float16))
+    meta = dict(version=1, fps=20.0, clips=clips, texts=["a", "b", "c"], contents=["walk"], styles=["normal"],
+                exclude_content=[], exclude_style=["happy"])
+    (d / "clips.json").write_text(json.dumps(meta))
+    return d
+
+
+def test_training_never_sees_test_clips(tiny_dataset):
+    meta, rot, root, emb = bd.load(tiny_dataset)
+    s = train.WindowSampler(meta, np.asarray(rot), np.asarray(root), torch.from_numpy(emb), "train")
+    for _ in range(20):
+        _, r, valid, _ = s.batch(8, 40)
+        assert r[..., 2].max() < 2.0, "a test clip (root height 5 m) was sampled"
+        assert valid[:, 0].all()
+
+
+def test_training_resumes_and_exports_a_loadable_model(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("MARIONETTE_CACHE", str(tmp_path / "cache"))
+    common = ["--run", "t", "--data", str(tiny_dataset), "--width", "32", "--layers", "2", "--heads", "2",
+              "--batch", "4", "--min-frames", "10", "--max-frames", "24", "--threads", "1", "--log-every", "1"]
+    n = torch.get_num_threads()
+    try:
+        train.main(common + ["--steps", "3"])
+        ck = torch.load(tmp_path / "cache" / "runs" / "t" / "ckpt.pt", weights_only=False)
+        assert ck["state"]["step"] == 3
+        train.main(common + ["--steps", "5"])
+        ck = torch.load(tmp_path / "cache" / "runs" / "t" / "ckpt.pt", weights_only=False)
+    finally:
+        torch.set_num_threads(n)
+    assert ck["state"]["step"] == 5, "second run resumed from step 3 and stopped at 5"
+    log = [json.loads(l) for l in (tmp_path / "cache" / "runs" / "t" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(r["total"]) for r in log)
+    out = train.export("t", tmp_path / "model")
+    info = json.loads((out / "training.json").read_text())
+    assert info["steps"] == 5 and info["data"]["exclude_style"] == ["happy"]
+    res = Generator(out, "cpu").generate(num_frames=16, steps=2, text_embedding=np.zeros(384, np.float32))
+    assert res.clip.num_frames == 16 and np.isfinite(res.clip.rotations).all()
+
+
+def test_styles_and_contents_can_be_left_out():
+    if bd.data.bandai_dir() is None:
+        pytest.skip("Bandai-Namco data (../shared/data) is not on this machine")
+    full = bd.bandai_sources()
+    cut = bd.bandai_sources(exclude_content={"kick"}, exclude_style={"elderly"})
+    assert {"elderly", "tired"} <= {s["style"] for s in full}
+    assert "elderly" not in {s["style"] for s in cut} and "kick" not in {s["content"] for s in cut}
+    assert "tired" in {s["style"] for s in cut}
+    # dataset-1 calls it "old": one name removes both
+    assert not [s for s in cut if "_old_" in s["name"]]
+    assert len(cut) < len(full) - 300
