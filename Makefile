@@ -6,7 +6,7 @@ PROMPT ?=
 SECONDS ?=
 SEED ?=
 
-.PHONY: venv data test demo build bench clean
+.PHONY: venv data dataset test demo build bench train clean
 
 $(VENV)/.installed: requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,20 @@ test: venv data
 
 demo: venv data
 	$(PY) scripts/demo.py
+
+dataset: venv data
+	$(PY) -m training.build_dataset
+
+# Quality and speed of the shipped model on the held-out test split -> out/bench.json
+bench: venv data
+	$(PY) -m benchmarks.bench
+
+# CPU by default; the same command uses CUDA (bf16) where present. Resumes from .cache/runs/$(RUN).
+RUN ?= base
+MINUTES ?= 60
+train: venv data
+	test -f .cache/dataset/clips.json || $(PY) -m training.build_dataset
+	$(PY) -m training.train --run $(RUN) --minutes $(MINUTES)
 
 build: venv
 	$(PY) scripts/build.py

@@ -45,6 +45,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=REPO / "out" / "bench.json")
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
+    ap.add_argument("--split", default="test", choices=["test", "val"],
+                    help="test for reported figures; val for tuning steps/guidance without touching test")
     ap.add_argument("--limit", type=int, default=0, help="use only this many test clips (quick checks)")
     ap.add_argument("--no-latency", action="store_true")
     args = ap.parse_args(argv)
@@ -60,7 +62,7 @@ def main(argv=None):
     fps = meta["fps"]
     ev = Evaluator.train_or_load(meta, rot, root, REPO / ".cache" / "evaluator")
 
-    test = [c for c in meta["clips"] if c["split"] == "test" and c["content"] and not c["mirrored"]
+    test = [c for c in meta["clips"] if c["split"] == args.split and c["content"] and not c["mirrored"]
             and c["content"] in ev.contents and c["style"] in ev.styles]
     if args.limit:
         test = random.Random(0).sample(test, min(args.limit, len(test)))
@@ -122,6 +124,7 @@ def main(argv=None):
 
     out = {
         "model": str(model_dir),
+        "split": args.split,
         "test_clips": len(test),
         "steps": args.steps,
         "guidance": args.guidance,

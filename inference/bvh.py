@@ -251,14 +251,24 @@ def write_bvh(path: str | os.PathLike, motion: BvhMotion, precision: int = 6) ->
         lines.append(f"{ind}}}")
 
     emit(0, 0)
+    # the MOTION columns follow the hierarchy's depth-first order, whatever the skeleton's joint order
+    order: list[int] = []
+
+    def visit(j: int) -> None:
+        order.append(j)
+        for c in sk.children(j):
+            visit(c)
+
+    visit(0)
     lines.append("MOTION")
     lines.append(f"Frames: {motion.num_frames}")
     lines.append(f"Frame Time: {motion.frame_time:.8f}")
 
     cols = []
-    for j, chans in enumerate(motion.channels):
-        order = _rotation_order(chans)
-        euler = quat.to_euler(motion.rotations[:, j], order) if order else None
+    for j in order:
+        chans = motion.channels[j]
+        rot_order = _rotation_order(chans)
+        euler = quat.to_euler(motion.rotations[:, j], rot_order) if rot_order else None
         r = 0
         for c in chans:
             if c in _ROT:

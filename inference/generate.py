@@ -156,32 +156,75 @@ class Generator:
             from .text import encode
 
             text_embedding = encode(prompt or "")[0]
+        text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=self.device)[None]
+        windows = self.windows(num_frames)
+        total = steps * len(windows)
+
+        def window_callback(k):
+            if callback is None:
+                return None
+            return lambda p: callback(Progress(k * steps + p.step, total))
+
+        if len(windows) == 1:
+            q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0))
+            return Result(MotionClip(q, root, self.fps), contacts, int(seed))
+        # Longer than the model's training window: generate overlapping windows; each one continues
+        # the previous by treating the overlap as known frames (the same in-painting as keyframes).
+        q_all = np.tile(np.array([1.0, 0, 0, 0]), (num_frames, len(JOINT_NAMES), 1))
+        root_all = np.zeros((num_frames, 3))
+        contacts_all = np.zeros((num_frames, 4), np.float32)
+        if known is not None:
+            q_all[:], root_all[:] = known.rotations, known.root_translation
+        user_mask = mask if mask is not None else np.zeros((num_frames, rep.NUM_FEATURES), bool)
+        done = np.zeros(num_frames, bool)
+        for k, (a, b) in enumerate(windows):
+            m = user_mask[a:b].copy()
+            m[done[a:b], POSE] = True
+            ref = MotionClip(q_all[a:b], root_all[a:b], self.fps)
+            q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k))
+            q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
+            done[a:b] = True
+        return Result(MotionClip(q_all, root_all, self.fps), contacts_all, int(seed))
+
+    def windows(self, num_frames: int) -> list[tuple[int, int]]:
+        """Frame ranges generated one after another; a quarter window of overlap joins them."""
+        w = min(self.config.window_frames, self.max_frames)
+        if num_frames <= w:
+            return [(0, num_frames)]
+        hop = w - w // 4
+        out, a = [], 0
+        while True:
+            b = min(a + w, num_frames)
+            out.append((max(0, b - w), b))
+            if b == num_frames:
+                return out
+            a += hop
+
+    def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback):
+        """One window: world-frame quaternions (T, 22, 4), root (T, 3), contacts (T, 4)."""
         dev, m = self.device, self.model
-        text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=dev)[None]
+        use_known = known is not None and mask is not None and bool(mask.any())
         yaw, origin = 0.0, np.zeros(2)
-        if known is not None and mask.any():
+        if use_known:
             yaw, origin = _reference_frame(known, mask)
-            feats = _encode_world(known, yaw, origin, self.fps).to(dev)
-            known_t = (feats - m.mean) / m.std
+            ref = _encode_world(known, yaw, origin, self.fps).to(dev)
+            known_t = (ref - m.mean) / m.std
             mask_t = torch.as_tensor(mask, dtype=torch.float32, device=dev)[None]
         else:
             known_t = torch.zeros(1, num_frames, rep.NUM_FEATURES, device=dev)
             mask_t = torch.zeros_like(known_t)
         with self._lock:
             x0 = sample(m, self.diffusion, text, known_t, mask_t, steps, guidance, seed, callback=callback)
-        feats = (x0 * m.std + m.mean)
-        if known is not None and mask.any():
+        feats = x0 * m.std + m.mean
+        if use_known:
             # exact: known columns come from the reference, not from a normalise/denormalise round trip
-            ref = _encode_world(known, yaw, origin, self.fps).to(dev)
-            mt = torch.as_tensor(mask, device=dev)[None]
-            feats = torch.where(mt, ref, feats)
+            feats = torch.where(torch.as_tensor(mask, device=dev)[None], ref, feats)
         q, root, contacts = rep.decode(feats.float().cpu())
         q, root = q[0].double().numpy(), root[0].double().numpy()
-        if known is not None and mask.any():
+        if use_known:
             q, root = _to_world(q, root, yaw, origin)
             q, root = _restore_known(q, root, known, mask)
-        clip = MotionClip(q, root, self.fps)
-        return Result(clip, contacts[0].numpy(), int(seed))
+        return q, root, contacts[0].numpy()
 
 
 # ----------------------------------------------------------------------------- reference frames

@@ -34,6 +34,8 @@ class ModelConfig:
     dropout: float = 0.1
     text_dim: int = EMBED_DIM
     max_frames: int = 400
+    window_frames: int = 120
+    """Longest window seen in training; longer clips are generated as overlapping windows."""
     patch: int = 2
     """Frames per transformer token (2 halves the cost; the mask still works per frame)."""
     fps: float = 20.0

@@ -135,7 +135,8 @@ def train(args) -> Path:
         state = ck["state"]
         print(f"resuming {run} at step {state['step']}", flush=True)
     else:
-        config = ModelConfig(width=args.width, layers=args.layers, heads=args.heads, fps=meta["fps"])
+        config = ModelConfig(width=args.width, layers=args.layers, heads=args.heads, fps=meta["fps"],
+                             window_frames=args.max_frames)
         model = Denoiser(config)
         mean, std = feature_stats(sampler)
         model.mean.copy_(mean)

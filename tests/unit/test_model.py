@@ -12,7 +12,7 @@ from inference.model import Denoiser, LoRALinear, ModelConfig, ModelError
 from inference.motion import MotionClip, MotionError
 from inference.skeleton import JOINT_NAMES
 
-TINY = ModelConfig(width=32, layers=2, heads=2, max_frames=64, dropout=0.0)
+TINY = ModelConfig(width=32, layers=2, heads=2, max_frames=64, window_frames=32, dropout=0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -210,3 +210,42 @@ def test_text_encoder_runs_offline_and_hears_paraphrases():
     assert e.shape == (4, 384)
     assert np.allclose(np.linalg.norm(e[:3], axis=1), 1, atol=1e-4) and not e[3].any()
     assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+
+
+def test_clips_longer_than_the_training_window_are_chained(gen):
+    assert gen.windows(32) == [(0, 32)]
+    wins = gen.windows(60)
+    assert wins[0] == (0, 32) and wins[-1][1] == 60 and all(b - a == 32 for a, b in wins)
+    assert all(wins[k + 1][0] < wins[k][1] for k in range(len(wins) - 1)), "windows overlap"
+    seen = []
+    ref = _walk(60)
+    mask = keyframe_mask(60, [0, 45, 59])
+    res = gen.generate(known=ref, mask=mask, seed=2, steps=3, text_embedding=_text(),
+                       callback=lambda p: seen.append((p.step, p.total)))
+    assert seen == [(k + 1, 3 * len(wins)) for k in range(3 * len(wins))]
+    assert res.clip.num_frames == 60
+    for f in (0, 45, 59):
+        assert np.abs(res.clip.rotations[f] - ref.rotations[f]).max() < 1e-12
+        assert np.abs(res.clip.root_translation[f] - ref.root_translation[f]).max() < 1e-12
+    again = gen.generate(known=ref, mask=mask, seed=2, steps=3, text_embedding=_text())
+    assert np.array_equal(again.clip.rotations, res.clip.rotations)
+
+
+def test_cli_writes_a_y_up_bvh_that_reads_back_as_the_same_motion(tiny_dir, tmp_path):
+    from inference.__main__ import clip_to_bvh, main
+    from inference.bvh import read_bvh, write_bvh
+    from inference.retarget import bvh_to_canonical
+
+    clip = _walk(30)
+    write_bvh(tmp_path / "w.bvh", clip_to_bvh(clip))
+    back = read_bvh(tmp_path / "w.bvh")
+    _, pos = back.forward_kinematics()
+    head = JOINT_NAMES.index("head")
+    assert pos[:, head, 1].min() > 1.3, "Y is up in the file"
+    again = bvh_to_canonical(back, scale_root=False)
+    assert np.abs(again.positions() - clip.positions()).max() < 1e-4
+    out = tmp_path / "cli.bvh"
+    assert main(["generate", "--prompt", "", "--seconds", "1.5", "--steps", "2", "--model", str(tiny_dir),
+                 "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
+    assert read_bvh(out).num_frames == 30
+    assert main(["generate", "--prompt", "", "--seconds", "0", "--model", str(tiny_dir), "--out", str(out)]) == 2
