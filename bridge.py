@@ -154,6 +154,17 @@ def write_action(
     return action
 
 
+def assign_action_slot(obj, action) -> None:
+    """After `obj.animation_data.action = action`: on Blender 4.4+ make sure a slot drives the object."""
+    ad = obj.animation_data
+    if ad is None or not hasattr(ad, "action_slot") or ad.action_slot is not None:
+        return
+    for slot in getattr(action, "slots", ()):
+        if slot.target_id_type == "OBJECT":
+            ad.action_slot = slot
+            return
+
+
 def read_action(obj, action, skeleton, bone_names: list[str], frame_start: int, num_frames: int):
     """Local rotations and translations of every bone, sampled at whole frames from an Action."""
     T = num_frames

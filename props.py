@@ -4,6 +4,9 @@ from __future__ import annotations
 import bpy
 
 
+MAX_SECONDS = 20.0
+"""Longest motion one Generate makes (the model chains windows past its training length)."""
+
 CHARACTER_TYPES = [
     ("CANONICAL", "Marionette Skeleton", "A simple 22-bone armature matching the motion model"),
     ("RIGIFY", "Rigify Human Metarig", "Rigify's human metarig (enables the Rigify add-on if needed)"),
@@ -18,14 +21,60 @@ class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
     )
     character_type: bpy.props.EnumProperty(name="Character", items=CHARACTER_TYPES, default="CANONICAL")
 
+    # -- Generate panel
+    prompt: bpy.props.StringProperty(
+        name="Prompt", description="What the character should do, in plain words", default="a person walks forward"
+    )
+    seconds: bpy.props.FloatProperty(
+        name="Duration", description="Length of the generated motion", default=4.0, min=0.5, soft_max=10.0,
+        max=MAX_SECONDS, unit="TIME_ABSOLUTE", subtype="TIME_ABSOLUTE", step=50,
+    )
+    use_current_frame: bpy.props.BoolProperty(
+        name="Start at Current Frame", description="Start the motion at the current frame", default=True
+    )
+    frame_start: bpy.props.IntProperty(name="Start Frame", description="First frame of the motion", default=1)
+    seed: bpy.props.IntProperty(name="Seed", description="Same seed, same prompt: same motion", default=0, min=0)
+    variations: bpy.props.IntProperty(
+        name="Variations", description="How many different takes to generate (each its own Action)",
+        default=1, min=1, max=8,
+    )
+    guidance: bpy.props.FloatProperty(
+        name="Guidance", description="How strictly to follow the prompt (higher: closer to the words, less varied)",
+        default=2.5, min=0.0, soft_max=6.0, max=15.0,
+    )
+    steps: bpy.props.IntProperty(
+        name="Steps", description="Denoising steps: more is slower and can be smoother", default=10, min=1, max=200,
+    )
+
+
+class MARIONETTE_PG_variation(bpy.types.PropertyGroup):
+    """One generated take, listed on the armature so the animator can flip between them."""
+
+    action: bpy.props.PointerProperty(type=bpy.types.Action)
+    seed: bpy.props.IntProperty()
+    prompt: bpy.props.StringProperty()
+
+
+def _show_variation(obj, context):
+    items = obj.marionette_variations
+    i = obj.marionette_variation_index
+    if 0 <= i < len(items) and items[i].action is not None:
+        if obj.animation_data is None:
+            obj.animation_data_create()
+        obj.animation_data.action = items[i].action
+        from .bridge import assign_action_slot
+
+        assign_action_slot(obj, items[i].action)
+
 
 class MARIONETTE_PG_job(bpy.types.PropertyGroup):
     running: bpy.props.BoolProperty(default=False)
     progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     status: bpy.props.StringProperty(default="")
+    hint: bpy.props.StringProperty(default="", description="Note about the last prompt (e.g. far from the training data)")
 
 
-classes = (MARIONETTE_PG_settings, MARIONETTE_PG_job)
+classes = (MARIONETTE_PG_settings, MARIONETTE_PG_variation, MARIONETTE_PG_job)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 
@@ -33,9 +82,15 @@ def register():
     _register()
     bpy.types.Scene.marionette = bpy.props.PointerProperty(type=MARIONETTE_PG_settings)
     bpy.types.WindowManager.marionette_job = bpy.props.PointerProperty(type=MARIONETTE_PG_job)
+    bpy.types.Object.marionette_variations = bpy.props.CollectionProperty(type=MARIONETTE_PG_variation)
+    bpy.types.Object.marionette_variation_index = bpy.props.IntProperty(
+        name="Variation", description="The take shown on the character", default=0, update=_show_variation
+    )
 
 
 def unregister():
+    del bpy.types.Object.marionette_variation_index
+    del bpy.types.Object.marionette_variations
     del bpy.types.WindowManager.marionette_job
     del bpy.types.Scene.marionette
     _unregister()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -74,6 +74,13 @@ class Result:
     contacts: np.ndarray
     """(T, 4) foot contact probabilities: left ankle, left toe, right ankle, right toe."""
     seed: int
+    nearest: list = field(default_factory=list)
+    """[(training sentence, cosine similarity)], closest first; empty without a prompt or vocabulary."""
+
+    @property
+    def familiar(self) -> bool:
+        """False when the prompt is far from everything the model was trained on."""
+        return not self.nearest or self.nearest[0][1] >= Generator.FAMILIAR
 
 
 def _device(name: str | None) -> torch.device:
@@ -109,6 +116,29 @@ class Generator:
             if key not in cls._cache:
                 cls._cache[key] = cls(folder, device)
             return cls._cache[key]
+
+    FAMILIAR = 0.55
+    """Cosine similarity to the nearest training sentence below which a prompt counts as unfamiliar."""
+
+    def nearest_known(self, text_embedding: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+        """The training sentences closest to a prompt embedding, with cosine similarities (best first)."""
+        vocab = self._vocabulary()
+        if vocab is None:
+            return []
+        texts, emb = vocab
+        sims = emb @ np.asarray(text_embedding, np.float32)
+        best = np.argsort(-sims)[:k]
+        return [(texts[i], float(sims[i])) for i in best]
+
+    def _vocabulary(self):
+        if not hasattr(self, "_vocab"):
+            self._vocab = None
+            tj, tn = self.folder / "vocabulary.json", self.folder / "vocabulary.npy"
+            if tj.is_file() and tn.is_file():
+                import json
+
+                self._vocab = (json.loads(tj.read_text()), np.load(tn).astype(np.float32))
+        return self._vocab
 
     @property
     def max_frames(self) -> int:
@@ -156,6 +186,7 @@ class Generator:
             from .text import encode
 
             text_embedding = encode(prompt or "")[0]
+        nearest = self.nearest_known(text_embedding) if prompt and prompt.strip() else []
         text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=self.device)[None]
         windows = self.windows(num_frames)
         total = steps * len(windows)
@@ -167,7 +198,7 @@ class Generator:
 
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0))
-            return Result(MotionClip(q, root, self.fps), contacts, int(seed))
+            return Result(MotionClip(q, root, self.fps), contacts, int(seed), nearest)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
         q_all = np.tile(np.array([1.0, 0, 0, 0]), (num_frames, len(JOINT_NAMES), 1))
@@ -184,7 +215,7 @@ class Generator:
             q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k))
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
-        return Result(MotionClip(q_all, root_all, self.fps), contacts_all, int(seed))
+        return Result(MotionClip(q_all, root_all, self.fps), contacts_all, int(seed), nearest)
 
     def windows(self, num_frames: int) -> list[tuple[int, int]]:
         """Frame ranges generated one after another; a quarter window of overlap joins them."""

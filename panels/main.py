@@ -47,5 +47,68 @@ class MARIONETTE_PT_motion_files(_Panel, bpy.types.Panel):
         layout.operator("marionette.import_motion", icon="IMPORT")
 
 
-classes = (MARIONETTE_PT_main, MARIONETTE_PT_motion_files)
+class MARIONETTE_PT_generate(_Panel, bpy.types.Panel):
+    bl_idname = "MARIONETTE_PT_generate"
+    bl_label = "Generate"
+    bl_parent_id = "MARIONETTE_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.marionette
+        job = context.window_manager.marionette_job
+        layout.prop(settings, "prompt", text="")
+        col = layout.column(align=True)
+        col.prop(settings, "seconds")
+        row = col.row(align=True)
+        row.prop(settings, "use_current_frame", text="", icon="TIME")
+        sub = row.row(align=True)
+        sub.enabled = not settings.use_current_frame
+        sub.prop(settings, "frame_start")
+        row = col.row(align=True)
+        row.prop(settings, "seed")
+        row.operator("marionette.randomize_seed", text="", icon="FILE_REFRESH")
+        col.prop(settings, "variations")
+        col = layout.column(align=True)
+        col.prop(settings, "guidance")
+        col.prop(settings, "steps")
+        prefs = preferences.get(context)
+        if prefs is not None:
+            col.prop(prefs, "device")
+        obj = context.active_object
+        is_armature = obj is not None and obj.type == "ARMATURE"
+        row = layout.row()
+        row.scale_y = 1.4
+        if job.running:
+            row.enabled = False
+            row.operator("marionette.generate", text=f"Generating {job.progress:.0%}", icon="TIME")
+            layout.label(text=job.status or "Generating...", icon="INFO")
+            layout.label(text="Press Esc in the viewport to cancel.")
+        else:
+            row.operator("marionette.generate", text="Generate" if is_armature else "Generate on a New Character",
+                         icon="PLAY")
+            if job.status:
+                layout.label(text=job.status, icon="INFO")
+        if job.hint:
+            box = layout.box()
+            for k, line in enumerate(_wrap(job.hint, 48)):
+                box.label(text=line, icon="ERROR" if k == 0 else "BLANK1")
+        if is_armature and len(obj.marionette_variations):
+            layout.label(text="Takes:")
+            layout.template_list("MARIONETTE_UL_variations", "", obj, "marionette_variations", obj,
+                                 "marionette_variation_index", rows=min(4, len(obj.marionette_variations)))
+            layout.operator("marionette.keep_variation", icon="CHECKMARK")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([line] if line else [])
+
+
+classes = (MARIONETTE_PT_main, MARIONETTE_PT_generate, MARIONETTE_PT_motion_files)
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -234,12 +234,33 @@ def export(run_name: str, folder: Path) -> Path:
     model.load_state_dict(ck["ema"])
     st = ck["state"]
     model.save(folder)
+    write_vocabulary(Path(folder), Path(st["args"]["data"]))
     info = dict(run=run_name, steps=st["step"], hours=round(st["seconds"] / 3600, 3), hardware=st["hardware"],
                 data=st["data"], args=st["args"], parameters=sum(p.numel() for p in model.parameters()))
     (Path(folder) / "training.json").write_text(json.dumps(info, indent=1))
     size = (Path(folder) / "model.safetensors").stat().st_size / 2**20
     print(f"exported {folder}: {info['steps']} steps, {info['hours']} h, {size:.1f} MiB")
     return Path(folder)
+
+
+def write_vocabulary(folder: Path, data: Path) -> None:
+    """What the model was taught to say, for telling animators when a prompt is far from it:
+    one sentence per Bandai-Namco (content, style) pair and every CMU caption of the training split."""
+    meta, _, _, emb = build_dataset.load(data)
+    chosen: dict[str, int] = {}
+    for c in meta["clips"]:
+        if c["split"] != "train" or (c["mirrored"] and not c["content"]):
+            continue
+        if c["content"]:
+            key = f"{c['content']}|{c['style']}"
+            if key not in chosen:
+                chosen[key] = c["texts"][0]
+        else:
+            for t in c["texts"]:
+                chosen.setdefault(meta["texts"][t], t)
+    ids = sorted(set(chosen.values()))
+    (folder / "vocabulary.json").write_text(json.dumps([meta["texts"][i] for i in ids], indent=0))
+    np.save(folder / "vocabulary.npy", emb[ids].astype(np.float16))
 
 
 def main(argv=None):

