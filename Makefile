@@ -23,7 +23,7 @@ test: venv data
 	$(PY) -m pytest -q tests
 
 demo: venv data
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(if $(PROMPT),--prompt "$(PROMPT)") $(if $(SECONDS),--seconds $(SECONDS)) $(if $(SEED),--seed $(SEED))
 
 dataset: venv data
 	$(PY) -m training.build_dataset

@@ -48,6 +48,7 @@ def main(argv=None):
     ap.add_argument("--split", default="test", choices=["test", "val"],
                     help="test for reported figures; val for tuning steps/guidance without touching test")
     ap.add_argument("--limit", type=int, default=0, help="use only this many test clips (quick checks)")
+    ap.add_argument("--smoothing", type=float, default=None, help="override the model's output smoothing (frames)")
     ap.add_argument("--no-latency", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -82,15 +83,19 @@ def main(argv=None):
     # ---- generated from the same test prompts
     gen = Generator(model_dir, "cpu")
     rng = random.Random(1)
-    gen_feats, gen_phys, prompts = [], [], []
+    gen_feats, gen_phys, prompts, raw_phys = [], [], [], []
     t0 = time.time()
     for i, c in enumerate(test):
         prompt = meta["texts"][rng.choice(c["texts"])]
         n = int(np.clip(min(c["length"], MAX_FRAMES), MIN_FRAMES, MAX_FRAMES))
-        res = gen.generate(prompt, num_frames=n, seed=i, steps=args.steps, guidance=args.guidance)
+        res = gen.generate(prompt, num_frames=n, seed=i, steps=args.steps, guidance=args.guidance,
+                           smoothing=args.smoothing)
         gen_feats.append(motion_features(res.clip.rotations, res.clip.root_translation, fps))
         gen_phys.append(physical(res.clip.positions(), fps))
         prompts.append(prompt)
+        if i < 100:  # the same motion without output smoothing, to show what smoothing does
+            raw = gen.generate(prompt, num_frames=n, seed=i, steps=args.steps, guidance=args.guidance, smoothing=0)
+            raw_phys.append(physical(raw.clip.positions(), fps))
     gen_seconds = time.time() - t0
     gen_emb, gen_c, gen_s = ev.predict(gen_feats)
 
@@ -100,7 +105,8 @@ def main(argv=None):
     for c in mm_clips:
         prompt = meta["texts"][c["texts"][0]]
         feats = [motion_features(r.clip.rotations, r.clip.root_translation, fps) for r in
-                 (gen.generate(prompt, num_frames=60, seed=1000 + s, steps=args.steps, guidance=args.guidance)
+                 (gen.generate(prompt, num_frames=60, seed=1000 + s, steps=args.steps, guidance=args.guidance,
+                               smoothing=args.smoothing)
                   for s in range(10))]
         groups.append(ev.predict(feats)[0])
 
@@ -112,7 +118,8 @@ def main(argv=None):
             continue
         for k, s in enumerate(sentences):
             for seed in range(2):
-                res = gen.generate(s, num_frames=80, seed=seed, steps=args.steps, guidance=args.guidance)
+                res = gen.generate(s, num_frames=80, seed=seed, steps=args.steps, guidance=args.guidance,
+                                   smoothing=args.smoothing)
                 pred = ev.contents[ev.predict([motion_features(res.clip.rotations, res.clip.root_translation, fps)])[1][0]]
                 p_total += 1
                 p_ok += pred == content
@@ -142,6 +149,9 @@ def main(argv=None):
         "real_penetration_m": mean(real_phys, "penetration"),
         "t2m_jitter": mean(gen_phys, "jitter"),
         "real_jitter": mean(real_phys, "jitter"),
+        "t2m_skate_ratio_unsmoothed": mean(raw_phys, "skate"),
+        "t2m_jitter_unsmoothed": mean(raw_phys, "jitter"),
+        "smoothing_frames": gen.smoothing if args.smoothing is None else args.smoothing,
         "t2m_paraphrase_acc": p_ok / max(1, p_total),
         "paraphrase_prompts": p_total,
         "paraphrase_failures": p_fail[:20],

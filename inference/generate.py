@@ -106,6 +106,7 @@ class Generator:
         self.config = self.model.config
         self.fps = self.config.fps
         self.diffusion = Diffusion(self.config.diffusion_steps)
+        self.smoothing = float(self.config.smoothing)
         self._lock = threading.Lock()
 
     @classmethod
@@ -156,11 +157,13 @@ class Generator:
         mask: np.ndarray | None = None,
         callback: Callable[[Progress], bool | None] | None = None,
         text_embedding: np.ndarray | None = None,
+        smoothing: float | None = None,
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
         known: a reference clip at the model's frame rate with `num_frames` frames; mask: (T, 139) bool
         saying which of its values to keep. callback(Progress) -> True cancels (raises `Cancelled`).
+        smoothing: temporal smoothing in frames (None: the model's default from its config.json).
         """
         if num_frames is None:
             if known is not None:
@@ -197,7 +200,8 @@ class Generator:
             return lambda p: callback(Progress(k * steps + p.step, total))
 
         if len(windows) == 1:
-            q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0))
+            q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
+                                             smoothing)
             return Result(MotionClip(q, root, self.fps), contacts, int(seed), nearest)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
@@ -212,7 +216,8 @@ class Generator:
             m = user_mask[a:b].copy()
             m[done[a:b], POSE] = True
             ref = MotionClip(q_all[a:b], root_all[a:b], self.fps)
-            q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k))
+            q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k),
+                                             smoothing)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
         return Result(MotionClip(q_all, root_all, self.fps), contacts_all, int(seed), nearest)
@@ -231,7 +236,7 @@ class Generator:
                 return out
             a += hop
 
-    def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback):
+    def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None):
         """One window: world-frame quaternions (T, 22, 4), root (T, 3), contacts (T, 4)."""
         dev, m = self.device, self.model
         use_known = known is not None and mask is not None and bool(mask.any())
@@ -246,7 +251,7 @@ class Generator:
             mask_t = torch.zeros_like(known_t)
         with self._lock:
             x0 = sample(m, self.diffusion, text, known_t, mask_t, steps, guidance, seed, callback=callback)
-        feats = x0 * m.std + m.mean
+        feats = rep.smooth(x0 * m.std + m.mean, self.smoothing if smoothing is None else smoothing)
         if use_known:
             # exact: known columns come from the reference, not from a normalise/denormalise round trip
             feats = torch.where(torch.as_tensor(mask, device=dev)[None], ref, feats)

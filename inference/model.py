@@ -40,6 +40,8 @@ class ModelConfig:
     """Frames per transformer token (2 halves the cost; the mask still works per frame)."""
     fps: float = 20.0
     diffusion_steps: int = 1000
+    smoothing: float = 0.0
+    """Default temporal smoothing of the output (Gaussian sigma in frames), chosen on the validation split."""
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":

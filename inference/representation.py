@@ -136,3 +136,22 @@ def decode(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     """Features -> quaternions (..., T, 22, 4), root (..., T, 3), contacts (..., T, 4) in [0, 1]."""
     rotmats, root = decode_rotmats(features)
     return matrix_to_quat(rotmats), root, features[..., CONTACT].clamp(0, 1)
+
+
+def smooth(features: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian low-pass over time (frames) of the root and rotation columns of (B, T, F) features.
+
+    Removes frame-to-frame noise the denoiser leaves; sigma is in frames (1 frame at 20 fps keeps
+    motion below about 3 Hz nearly untouched). Contacts are left as they are.
+    """
+    if sigma <= 0 or features.shape[1] < 3:
+        return features
+    radius = max(1, int(3 * sigma + 0.5))
+    x = torch.arange(-radius, radius + 1, dtype=features.dtype, device=features.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    b, t, f = features.shape
+    cols = features[..., : CONTACT.start].transpose(1, 2).reshape(b * CONTACT.start, 1, t)
+    padded = torch.nn.functional.pad(cols, (radius, radius), mode="replicate")
+    out = torch.nn.functional.conv1d(padded, kernel.view(1, 1, -1)).reshape(b, CONTACT.start, t).transpose(1, 2)
+    return torch.cat([out, features[..., CONTACT.start:]], dim=-1)

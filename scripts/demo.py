@@ -1,8 +1,11 @@
 """`make demo`: the add-on's main job, headless, on an embedded default.
 
-Until the motion model ships, this imports a Bandai-Namco clip (when ../shared/data is present)
-through the add-on's own Import Motion operator onto Rigify's human metarig, then saves
-out/demo.blend and renders out/demo.png (contact sheet) and out/demo.mp4.
+Generates motion from a text prompt with the shipped model, through the add-on's own Generate
+operator, onto Rigify's human metarig; saves out/demo.blend and renders out/demo.png (contact
+sheet) and out/demo.mp4.
+
+    make demo PROMPT="a person waves with the right hand" SECONDS=6 SEED=3
+    python scripts/demo.py --clip some.bvh      # show an imported BVH instead
 """
 from __future__ import annotations
 
@@ -16,31 +19,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from scripts.blender_env import load_extension, reset_scene  # noqa: E402
-from training.data import bandai_file  # noqa: E402
 
-
-def fallback_clip(ext, seconds: float = 3.0, fps: float = 30.0):
-    """A procedural wave, used only when the shared motion data is not on this machine."""
-    import numpy as np
-
-    quat = ext.inference.quat
-    MotionClip = ext.inference.motion.MotionClip
-    names = ext.inference.skeleton.JOINT_NAMES
-    n = int(seconds * fps)
-    clip = MotionClip.rest(n, fps)
-    rot = clip.rotations.copy()
-    t = np.arange(n) / fps
-    raise_arm = quat.from_axis_angle(np.array([0.0, 1.0, 0.0]), np.full(n, -1.2))
-    wave = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), 0.5 * np.sin(2 * np.pi * 1.5 * t))
-    rot[:, names.index("right_shoulder")] = quat.mul(raise_arm, np.ones((n, 1)) * quat.IDENTITY)
-    rot[:, names.index("right_elbow")] = wave
-    return MotionClip(rot, clip.root_translation, fps)
+DEFAULT_PROMPT = "a person walks forward and waves with the right hand"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(REPO / "out"))
-    ap.add_argument("--clip", default=None, help="a BVH file to use instead of the default Bandai-Namco walk")
+    ap.add_argument("--prompt", default=DEFAULT_PROMPT)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clip", default=None, help="import this BVH file instead of generating")
     ap.add_argument("--frames", type=int, default=8, help="stills on the contact sheet")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -55,18 +44,26 @@ def main(argv=None) -> int:
     scene = reset_scene()
     bpy.ops.marionette.add_character(character_type="RIGIFY")
     arm = bpy.context.view_layer.objects.active
-    source = args.clip or bandai_file()
-    if source:
-        result = bpy.ops.marionette.import_motion(filepath=str(source))
-        if result != {"FINISHED"}:
+    import torch
+
+    torch.set_num_threads(2)
+    if args.clip:
+        if bpy.ops.marionette.import_motion(filepath=str(args.clip)) != {"FINISHED"}:
             print("demo: import failed", file=sys.stderr)
             return 1
-        label = Path(source).name
+        label = Path(args.clip).name
     else:
-        clip = fallback_clip(ext)
-        ext.bridge.write_clip(arm, clip, "wave (procedural)", 1, fps=ext.bridge.scene_fps(scene))
-        scene.frame_end = clip.num_frames
-        label = "procedural wave (no ../shared/data on this machine)"
+        settings = scene.marionette
+        settings.prompt, settings.seconds, settings.seed = args.prompt, args.seconds, args.seed
+        scene.frame_current = 1
+        t_gen = time.time()
+        if bpy.ops.marionette.generate() != {"FINISHED"}:
+            print("demo: generation failed", file=sys.stderr)
+            return 1
+        label = f'"{args.prompt}" ({args.seconds:g} s, seed {args.seed}, {time.time() - t_gen:.1f} s incl. model load)'
+        hint = bpy.context.window_manager.marionette_job.hint
+        if hint:
+            print(f"demo: {hint}")
     action = arm.animation_data.action
     first, last = (int(round(v)) for v in action.frame_range)
     scene.frame_start, scene.frame_end = first, last

@@ -249,3 +249,20 @@ def test_cli_writes_a_y_up_bvh_that_reads_back_as_the_same_motion(tiny_dir, tmp_
                  "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
     assert read_bvh(out).num_frames == 30
     assert main(["generate", "--prompt", "", "--seconds", "0", "--model", str(tiny_dir), "--out", str(out)]) == 2
+
+
+def test_output_smoothing_removes_frame_noise_but_keeps_motion_and_known_values(gen):
+    t = torch.arange(80, dtype=torch.float32) / 20.0
+    slow = torch.sin(2 * np.pi * 1.0 * t)  # a 1 Hz swing, like a walk cycle
+    f = torch.zeros(1, 80, rep.NUM_FEATURES)
+    f[0, :, 5] = slow + 0.2 * torch.randn(80)
+    f[0, :, rep.CONTACT] = (torch.rand(80, 4) > 0.5).float()
+    s = rep.smooth(f, 1.0)
+    jerk = lambda x: x.diff(n=3).abs().mean()
+    assert jerk(s[0, :, 5]) < 0.3 * jerk(f[0, :, 5])
+    assert (s[0, 5:-5, 5] - slow[5:-5]).abs().mean() < 0.1
+    assert torch.equal(s[..., rep.CONTACT], f[..., rep.CONTACT])
+    ref = _walk()
+    mask = keyframe_mask(ref.num_frames, [0, 20])
+    res = gen.generate(known=ref, mask=mask, seed=3, steps=3, text_embedding=_text(), smoothing=1.5)
+    assert np.abs(res.clip.rotations[[0, 20]] - ref.rotations[[0, 20]]).max() < 1e-12
