@@ -252,6 +252,7 @@ def test_cli_writes_a_y_up_bvh_that_reads_back_as_the_same_motion(tiny_dir, tmp_
 
 
 def test_output_smoothing_removes_frame_noise_but_keeps_motion_and_known_values(gen):
+    torch.manual_seed(0)
     t = torch.arange(80, dtype=torch.float32) / 20.0
     slow = torch.sin(2 * np.pi * 1.0 * t)  # a 1 Hz swing, like a walk cycle
     f = torch.zeros(1, 80, rep.NUM_FEATURES)
@@ -260,7 +261,9 @@ def test_output_smoothing_removes_frame_noise_but_keeps_motion_and_known_values(
     s = rep.smooth(f, 1.0)
     jerk = lambda x: x.diff(n=3).abs().mean()
     assert jerk(s[0, :, 5]) < 0.3 * jerk(f[0, :, 5])
-    assert (s[0, 5:-5, 5] - slow[5:-5]).abs().mean() < 0.1
+    kept = torch.corrcoef(torch.stack([s[0, :, 5], slow]))[0, 1]
+    assert kept > 0.97, "the 1 Hz motion survives"
+    assert s[0, :, 5].abs().max() > 0.85, "and keeps its amplitude"
     assert torch.equal(s[..., rep.CONTACT], f[..., rep.CONTACT])
     ref = _walk()
     mask = keyframe_mask(ref.num_frames, [0, 20])
