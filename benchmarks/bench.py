@@ -32,11 +32,17 @@ TARGETS = {
 }
 
 
-def run_latency(args: list[str]) -> dict:
+def run_module(module: str, args: list[str]) -> dict:
+    """Run a timing script in its own process (clean memory figures) and read its JSON line."""
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    out = subprocess.run([sys.executable, "-m", "benchmarks.latency", *args], cwd=REPO, env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{module} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_latency(args: list[str]) -> dict:
+    return run_module("benchmarks.latency", args)
 
 
 def main(argv=None):
@@ -164,12 +170,15 @@ def main(argv=None):
         ours = run_latency(["ours"] + (["--model", str(model_dir)] if args.model else []))
         mdm50 = run_latency(["mdm", "--steps", "50"])
         mdm1000 = run_latency(["mdm", "--steps", "1000", "--repeats", "1"])
+        blender = run_module("benchmarks.blender_latency", [])
         out.update({
             "t2m_latency_s_cpu": ours["seconds"],
             "t2m_peak_rss_mb": ours["peak_rss_mb"],
             "mdm50_latency_s_cpu": mdm50["seconds"],
             "mdm1000_latency_s_cpu": mdm1000["seconds"],
             "mdm50_peak_rss_mb": mdm50["peak_rss_mb"],
+            "t2m_blender_latency_s_cpu": blender["seconds"],
+            "t2m_blender_cold_start_s_cpu": blender["cold_seconds"],
         })
     checks = {
         "content_acc >= 0.90 x real": out["t2m_content_acc"] >= TARGETS["content_acc_ratio"] * out["real_content_acc"],

@@ -87,13 +87,14 @@ def _name_prefixes(names) -> list[str]:
 
 
 def detect_map(names: tuple[str, ...] | list[str], up: str | None = None) -> BoneMap:
-    """The built-in map that covers most of these joint names, restricted to the names present."""
+    """The built-in map that covers most of these joint names, restricted to the names present.
+
+    `up` overrides the map's up axis (Blender armatures are always Z up, whatever their names).
+    """
     best, best_cov, best_prefix = None, 0.0, ""
     for prefix in _name_prefixes(names):
         stripped = [n[len(prefix):] for n in names if n.startswith(prefix)]
         for m in builtin_maps():
-            if up is not None and m.up != up:
-                continue
             cov = m.coverage(stripped)
             if cov > best_cov:
                 best, best_cov, best_prefix = m, cov, prefix
@@ -104,7 +105,7 @@ def detect_map(names: tuple[str, ...] | list[str], up: str | None = None) -> Bon
         )
     present = set(names)
     joints = {k: best_prefix + v for k, v in best.joints.items() if best_prefix + v in present}
-    return BoneMap(best.name, joints, best.up)
+    return BoneMap(best.name, joints, up or best.up)
 
 
 def map_indices(skeleton: Skeleton, bone_map: BoneMap) -> np.ndarray:

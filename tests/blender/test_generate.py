@@ -226,3 +226,28 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(ext, scene, gen_mod,
     assert bpy.ops.marionette.generate(create_character=True) == {"FINISHED"}
     new = bpy.context.view_layer.objects.active
     assert new.type == "ARMATURE" and new.animation_data.action is not None
+
+
+@pytest.mark.parametrize("rig", ["quaternius_human_male.glb", "kenney_human_zombie.glb"])
+def test_generate_onto_a_cc0_character(ext, scene, gen_mod, rig):
+    import addon_utils
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "shared" / "rigs" / rig
+    if not path.is_file():
+        pytest.skip("../shared/rigs is not on this machine")
+    addon_utils.enable("io_scene_gltf2", default_set=True)
+    bpy.ops.import_scene.gltf(filepath=str(path))
+    obj = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    bpy.context.view_layer.objects.active = obj
+    _settings(scene, seconds=2.0, prompt="a person walks forward")
+    assert bpy.ops.marionette.generate() == {"FINISHED"}
+    action = obj.animation_data.action
+    first, last = action.frame_range
+    assert abs((last - first + 1) - 60) <= 1
+    mw = obj.matrix_world
+    for f in (int(first), int(last)):
+        scene.frame_set(f)
+        head, pelvis = mw @ obj.pose.bones["head"].head, mw @ obj.pose.bones["pelvis"].head
+        foot = mw @ obj.pose.bones["foot_l"].head
+        assert head.z - pelvis.z > 0.4 and pelvis.z - foot.z > 0.5, "upright on this rig too"
