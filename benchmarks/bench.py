@@ -100,7 +100,8 @@ def main(argv=None):
         gen_phys.append(physical(res.clip.positions(), fps))
         prompts.append(prompt)
         if i < 100:  # the same motion without output smoothing, to show what smoothing does
-            raw = gen.generate(prompt, num_frames=n, seed=i, steps=args.steps, guidance=args.guidance, smoothing=0)
+            raw = gen.generate(prompt, num_frames=n, seed=i, steps=args.steps, guidance=args.guidance, smoothing=0,
+                               foot_lock=False)
             raw_phys.append(physical(raw.clip.positions(), fps))
     gen_seconds = time.time() - t0
     gen_emb, gen_c, gen_s = ev.predict(gen_feats)
@@ -155,8 +156,9 @@ def main(argv=None):
         "real_penetration_m": mean(real_phys, "penetration"),
         "t2m_jitter": mean(gen_phys, "jitter"),
         "real_jitter": mean(real_phys, "jitter"),
-        "t2m_skate_ratio_unsmoothed": mean(raw_phys, "skate"),
-        "t2m_jitter_unsmoothed": mean(raw_phys, "jitter"),
+        "t2m_skate_ratio_raw": mean(raw_phys, "skate"),
+        "t2m_jitter_raw": mean(raw_phys, "jitter"),
+        "foot_lock": gen.config.foot_lock,
         "smoothing_frames": gen.smoothing if args.smoothing is None else args.smoothing,
         "t2m_paraphrase_acc": p_ok / max(1, p_total),
         "paraphrase_prompts": p_total,

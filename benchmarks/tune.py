@@ -34,6 +34,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, nargs="*", default=[10])
     ap.add_argument("--guidance", type=float, nargs="*", default=[1.5, 2.5, 4.0])
     ap.add_argument("--smoothing", type=float, nargs="*", default=[0.0, 1.0, 1.5, 2.0])
+    ap.add_argument("--foot-lock", type=int, nargs="*", default=[0, 1])
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     meta, rot, root, _ = build_dataset.load()
@@ -55,16 +56,16 @@ def main(argv=None):
     gen = Generator(args.model, "cpu")
     rng = random.Random(1)
     prompts = [meta["texts"][rng.choice(c["texts"])] for c in val]
-    for steps, g, sm in itertools.product(args.steps, args.guidance, args.smoothing):
+    for steps, g, sm, fl in itertools.product(args.steps, args.guidance, args.smoothing, args.foot_lock):
         feats, phys = [], []
         t0 = time.time()
         for i, (c, p) in enumerate(zip(val, prompts)):
             n = int(np.clip(min(c["length"], MAX_FRAMES), MIN_FRAMES, MAX_FRAMES))
-            res = gen.generate(p, num_frames=n, seed=i, steps=steps, guidance=g, smoothing=sm)
+            res = gen.generate(p, num_frames=n, seed=i, steps=steps, guidance=g, smoothing=sm, foot_lock=bool(fl))
             feats.append(motion_features(res.clip.rotations, res.clip.root_translation, fps))
             phys.append(physical(res.clip.positions(), fps))
         emb, pc, ps = ev.predict(feats)
-        print(json.dumps({"steps": steps, "guidance": g, "smoothing": sm,
+        print(json.dumps({"steps": steps, "guidance": g, "smoothing": sm, "foot_lock": fl,
                           "content_acc": round(float((pc == yc).mean()), 3), "style_acc": round(float((ps == ys).mean()), 3),
                           "fid": round(fid(real_emb, emb), 2), "skate": round(float(np.mean([p["skate"] for p in phys])), 3),
                           "jitter": round(float(np.mean([p["jitter"] for p in phys])), 1),

@@ -158,12 +158,14 @@ class Generator:
         callback: Callable[[Progress], bool | None] | None = None,
         text_embedding: np.ndarray | None = None,
         smoothing: float | None = None,
+        foot_lock: bool | None = None,
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
         known: a reference clip at the model's frame rate with `num_frames` frames; mask: (T, 139) bool
         saying which of its values to keep. callback(Progress) -> True cancels (raises `Cancelled`).
         smoothing: temporal smoothing in frames (None: the model's default from its config.json).
+        foot_lock: pin planted feet with leg IK (None: the model's default).
         """
         if num_frames is None:
             if known is not None:
@@ -199,10 +201,11 @@ class Generator:
                 return None
             return lambda p: callback(Progress(k * steps + p.step, total))
 
+        lock = self.config.foot_lock if foot_lock is None else foot_lock
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
                                              smoothing)
-            return Result(MotionClip(q, root, self.fps), contacts, int(seed), nearest)
+            return Result(self._finish(q, root, contacts, known, mask, lock), contacts, int(seed), nearest)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
         q_all = np.tile(np.array([1.0, 0, 0, 0]), (num_frames, len(JOINT_NAMES), 1))
@@ -220,7 +223,18 @@ class Generator:
                                              smoothing)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
-        return Result(MotionClip(q_all, root_all, self.fps), contacts_all, int(seed), nearest)
+        return Result(self._finish(q_all, root_all, contacts_all, known, mask, lock), contacts_all, int(seed), nearest)
+
+    def _finish(self, q, root, contacts, known, mask, foot_lock: bool) -> MotionClip:
+        clip = MotionClip(q, root, self.fps)
+        if foot_lock:
+            from .cleanup import lock_feet
+
+            clip = lock_feet(clip, contacts)
+            if known is not None and mask is not None and mask.any():
+                q, r = _restore_known(clip.rotations, clip.root_translation, known, mask)
+                clip = MotionClip(q, r, self.fps)
+        return clip
 
     def windows(self, num_frames: int) -> list[tuple[int, int]]:
         """Frame ranges generated one after another; a quarter window of overlap joins them."""

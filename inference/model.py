@@ -41,6 +41,8 @@ class ModelConfig:
     fps: float = 20.0
     diffusion_steps: int = 1000
     smoothing: float = 0.0
+    foot_lock: bool = True
+    """Pin planted feet (from the predicted contacts) with leg IK after sampling."""
     """Default temporal smoothing of the output (Gaussian sigma in frames), chosen on the validation split."""
 
     @classmethod

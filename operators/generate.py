@@ -150,7 +150,9 @@ def write_results(job: GenerationJob, context) -> list:
     for action, res in zip(actions, job.results):
         item = obj.marionette_variations.add()
         item.action, item.seed, item.prompt = action, res.seed, r.prompt
-    obj.marionette_variation_index = 0  # shows the first take
+    obj.marionette_variation_index = 0
+    obj.animation_data.action = actions[0]  # show the first take (even if the index was already 0)
+    bridge.assign_action_slot(obj, actions[0])
     first, last = actions[0].frame_range
     scene.frame_start = job.frame_start
     scene.frame_end = job.frame_start + int(round(last - first))

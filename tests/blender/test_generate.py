@@ -84,6 +84,7 @@ def test_variations_are_distinct_and_each_reproducible_by_seed(ext, scene, gen_m
     assert bpy.ops.marionette.generate() == {"FINISHED"}
     takes = [it.action for it in obj.marionette_variations]
     assert [it.seed for it in obj.marionette_variations] == [5, 6, 7]
+    assert obj.animation_data.action == takes[0], "the first take is shown"
     assert len({a.name for a in takes}) == 3 and all(a.use_fake_user for a in takes)
     keys = [_keys(a, obj) for a in takes]
     path = ('pose.bones["right_elbow"].rotation_quaternion', 1)

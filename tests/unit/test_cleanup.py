@@ -1,0 +1,63 @@
+"""Foot contact cleanup: planted feet stay put, the rest of the motion is left alone."""
+import numpy as np
+
+from inference import quat
+from inference.cleanup import contact_periods, lock_feet, two_bone_ik
+from inference.motion import MotionClip
+from inference.skeleton import CANONICAL, JOINT_NAMES
+
+J = {n: i for i, n in enumerate(JOINT_NAMES)}
+
+
+def test_two_bone_ik_reaches_reachable_targets_and_bends_the_knee_forward():
+    rng = np.random.default_rng(0)
+    n = 100
+    rot = np.tile(quat.IDENTITY, (n, 22, 1))
+    rot[:, J["left_hip"]] = quat.from_axis_angle(np.array([1.0, 0, 0]), rng.uniform(-0.5, 0.5, n))
+    rot[:, J["left_knee"]] = quat.from_axis_angle(np.array([1.0, 0, 0]), rng.uniform(0.1, 1.0, n))
+    root = np.tile([0, 0, 0.9], (n, 1))
+    o, p = CANONICAL.forward_kinematics(rot, root_position=root)
+    target = p[:, J["left_ankle"]] + rng.normal(0, 0.05, (n, 3))
+    reach = np.linalg.norm(target - p[:, J["left_hip"]], axis=-1) < 0.77
+    hip, knee = two_bone_ik(o, p, (J["left_hip"], J["left_knee"], J["left_ankle"]), target)
+    rot[:, J["left_hip"]] = quat.mul(quat.conj(o[:, 0]), hip)
+    rot[:, J["left_knee"]] = quat.mul(quat.conj(hip), knee)
+    _, p2 = CANONICAL.forward_kinematics(rot, root_position=root)
+    assert reach.sum() > 50
+    assert np.linalg.norm(p2[reach, J["left_ankle"]] - target[reach], axis=-1).max() < 1e-6
+    # a straight leg pulled up bends its knee forward (-Y), like a person's
+    rest = np.tile(quat.IDENTITY, (1, 22, 1))
+    o, p = CANONICAL.forward_kinematics(rest, root_position=np.array([[0, 0, 0.96]]))
+    hip, _ = two_bone_ik(o, p, (J["left_hip"], J["left_knee"], J["left_ankle"]), p[:, J["left_ankle"]] + [0, 0, 0.15])
+    knee = p[0, J["left_hip"]] + quat.rotate(hip[0], CANONICAL.offsets[J["left_knee"]])
+    assert knee[1] < -0.1
+
+
+def test_contact_periods():
+    f = np.array([0, 1, 1, 1, 0, 1, 0, 0, 1, 1], bool)
+    assert contact_periods(f) == [(1, 4), (8, 10)]
+
+
+def test_planted_foot_stops_sliding_and_nothing_else_changes():
+    n = 40
+    t = np.arange(n) / 20.0
+    rot = np.tile(quat.IDENTITY, (n, 22, 1))
+    rot[:, J["left_hip"]] = quat.from_axis_angle(np.array([1.0, 0, 0]), 0.2 + 0.1 * np.sin(3 * t))
+    rot[:, J["left_knee"]] = quat.from_axis_angle(np.array([1.0, 0, 0]), np.full(n, 0.9))
+    rot[:, J["right_elbow"]] = quat.from_axis_angle(np.array([0.0, 0, 1.0]), np.sin(4 * t))
+    root = np.stack([np.zeros(n), -0.15 * t, np.full(n, 0.9)], 1)  # the body drifts: the foot skates
+    clip = MotionClip(rot, root, 20.0)
+    contacts = np.zeros((n, 4))
+    contacts[10:30, :2] = 1.0
+    out = lock_feet(clip, contacts)
+    before = clip.positions()[:, J["left_ankle"]]
+    after = out.positions()[:, J["left_ankle"]]
+    slide = lambda p: np.linalg.norm(p[10:30, :2] - p[10, :2], axis=-1).max()
+    assert slide(before) > 0.1 and slide(after) < 0.005
+    untouched = [j for j in range(22) if j not in (J["left_hip"], J["left_knee"], J["left_ankle"])]
+    assert np.allclose(out.rotations[:, untouched], clip.rotations[:, untouched])
+    assert np.allclose(out.rotations[:5], clip.rotations[:5]) and np.allclose(out.rotations[35:], clip.rotations[35:])
+    # the foot keeps its world orientation while planted
+    o1, _ = clip.forward_kinematics()
+    o2, _ = out.forward_kinematics()
+    assert np.degrees(quat.quat_angle(o1[10:30, J["left_ankle"]], o2[10:30, J["left_ankle"]])).max() < 1e-3
