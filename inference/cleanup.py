@@ -81,7 +81,20 @@ def two_bone_ik(orient: np.ndarray, pos: np.ndarray, legs: tuple[int, int, int],
     return quat.mul(swing, hip), quat.mul(swing, knee)
 
 
-def lock_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, blend_frames: int = 3) -> MotionClip:
+def contacts_from_motion(clip: MotionClip, height: float = 0.05, speed: float = 1.0) -> np.ndarray:
+    """(T, 4) contact flags where a foot joint is within `height` of its rest height and slower than `speed` m/s."""
+    _, pos = clip.forward_kinematics()
+    idx = [JOINT_NAMES.index(n) for n in ("left_ankle", "left_foot", "right_ankle", "right_foot")]
+    rest = CANONICAL.rest_pose()[1][idx, 2]
+    feet = pos[:, idx]
+    vel = np.zeros(feet.shape[:2])
+    if len(feet) > 1:
+        vel[1:] = np.linalg.norm(feet[1:, :, :2] - feet[:-1, :, :2], axis=-1) * clip.fps
+        vel[0] = vel[1]
+    return ((feet[..., 2] - rest < height) & (vel < speed)).astype(np.float64)
+
+
+def lock_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, blend_frames: int = 5) -> MotionClip:
     """The clip with each planted foot's ankle held in place during its contact periods."""
     contacts = np.asarray(contacts, dtype=np.float64)
     if contacts.shape != (clip.num_frames, 4):
@@ -96,11 +109,12 @@ def lock_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, bl
         weight = np.zeros(T)
         for s, e in contact_periods(flags):
             spot = pos[s:e, a].mean(axis=0)
-            spot[2] = max(min(spot[2], pos[s:e, a, 2].min()), _ANKLE_REST * 0.5)
+            spot[2] = max(spot[2], _ANKLE_REST)  # never pinned below the floor
             target[s:e] = spot
             weight[s:e] = 1.0
-            for d in range(1, blend_frames + 1):  # ease in and out around the period
-                w = 1.0 - d / (blend_frames + 1)
+            for d in range(1, blend_frames + 1):  # ease in and out around the period (smoothstep)
+                x = 1.0 - d / (blend_frames + 1)
+                w = x * x * (3 - 2 * x)
                 for f in (s - d, e - 1 + d):
                     if 0 <= f < T and w > weight[f]:
                         weight[f] = w

@@ -228,9 +228,10 @@ class Generator:
     def _finish(self, q, root, contacts, known, mask, foot_lock: bool) -> MotionClip:
         clip = MotionClip(q, root, self.fps)
         if foot_lock:
-            from .cleanup import lock_feet
+            from .cleanup import contacts_from_motion, lock_feet
 
-            clip = lock_feet(clip, contacts)
+            # the model's contact channels, plus any low and slow foot it did not flag
+            clip = lock_feet(clip, np.maximum(contacts, contacts_from_motion(clip)))
             if known is not None and mask is not None and mask.any():
                 q, r = _restore_known(clip.rotations, clip.root_translation, known, mask)
                 clip = MotionClip(q, r, self.fps)
