@@ -83,14 +83,29 @@ class Result:
         return not self.nearest or self.nearest[0][1] >= Generator.FAMILIAR
 
 
+def _gpu() -> torch.device | None:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return None
+
+
 def _device(name: str | None) -> torch.device:
-    if name in (None, "", "AUTO", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.upper() == "GPU" or name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise MotionError("No CUDA GPU is available to PyTorch; choose CPU in the preferences.")
-        return torch.device("cuda" if name.upper() == "GPU" else name)
-    return torch.device("cpu")
+    """AUTO (GPU when PyTorch has one), CPU, GPU (CUDA or Apple Metal), or a torch device string."""
+    key = (name or "AUTO").upper()
+    if key == "AUTO":
+        return _gpu() or torch.device("cpu")
+    if key == "GPU":
+        dev = _gpu()
+        if dev is None:
+            raise MotionError("PyTorch sees no GPU (CUDA or Apple Metal) on this machine; choose CPU or Auto "
+                              "in the add-on preferences.")
+        return dev
+    if key == "CPU":
+        return torch.device("cpu")
+    return torch.device(name)
 
 
 class Generator:

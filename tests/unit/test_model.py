@@ -269,3 +269,13 @@ def test_output_smoothing_removes_frame_noise_but_keeps_motion_and_known_values(
     mask = keyframe_mask(ref.num_frames, [0, 20])
     res = gen.generate(known=ref, mask=mask, seed=3, steps=3, text_embedding=_text(), smoothing=1.5)
     assert np.abs(res.clip.rotations[[0, 20]] - ref.rotations[[0, 20]]).max() < 1e-12
+
+
+def test_asking_for_a_missing_gpu_is_explained(tiny_dir):
+    from inference.generate import _gpu
+
+    if _gpu() is not None:
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(MotionError, match="no GPU"):
+        Generator(tiny_dir, "GPU")
+    assert Generator(tiny_dir, "AUTO").device.type == "cpu"
