@@ -76,9 +76,7 @@ def feature_stats(sampler: WindowSampler, n: int = 4000, length: int = 120):
     rot, root, valid, _ = sampler.batch(n, length)
     feats = rep.encode(rot, root, sampler.fps)[valid]
     mean, std = feats.mean(0), feats.std(0)
-    std = std.clamp_min(1e-2)
-    # the 6D entries of one joint share a scale, so noise treats every direction alike
-    return mean, std
+    return mean, std.clamp_min(1e-2)
 
 
 def losses(model, diffusion, x0, t, text, known, mask, valid, mean, std, fps, geo_weight=1.0):
