@@ -179,6 +179,8 @@ def train(args) -> Path:
             break
         step = state["step"]
         lr = args.lr * min(1.0, (step + 1) / 500)
+        if args.decay and args.minutes:  # anneal linearly to lr/10 over this run (a final polishing run)
+            lr *= 1.0 - 0.9 * min(1.0, elapsed / (args.minutes * 60))
         for g in opt.param_groups:
             g["lr"] = lr
         length = rng.randint(args.min_frames, args.max_frames)
@@ -224,16 +226,19 @@ def train(args) -> Path:
     return ckpt_path
 
 
-def export(run_name: str, folder: Path) -> Path:
-    """Write the EMA weights (fp16) + config.json + training.json to `folder`."""
+def export(run_name: str, folder: Path, weights: str = "ema", defaults: dict | None = None) -> Path:
+    """Write the EMA (or raw) weights (fp16) + config.json + training.json + vocabulary to `folder`.
+
+    defaults: sampling defaults for config.json (e.g. smoothing chosen on the validation split).
+    """
     ck = torch.load(runs_dir() / run_name / "ckpt.pt", map_location="cpu", weights_only=False)
-    config = ModelConfig.from_dict(ck["config"])
+    config = ModelConfig.from_dict(dict(ck["config"], **(defaults or {})))
     model = Denoiser(config)
-    model.load_state_dict(ck["ema"])
+    model.load_state_dict(ck[weights])
     st = ck["state"]
     model.save(folder)
     write_vocabulary(Path(folder), Path(st["args"]["data"]))
-    info = dict(run=run_name, steps=st["step"], hours=round(st["seconds"] / 3600, 3), hardware=st["hardware"],
+    info = dict(run=run_name, weights=weights, steps=st["step"], hours=round(st["seconds"] / 3600, 3), hardware=st["hardware"],
                 data=st["data"], args=st["args"], parameters=sum(p.numel() for p in model.parameters()))
     (Path(folder) / "training.json").write_text(json.dumps(info, indent=1))
     size = (Path(folder) / "model.safetensors").stat().st_size / 2**20
@@ -274,6 +279,7 @@ def main(argv=None):
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--decay", action="store_true", help="anneal the learning rate to a tenth over --minutes")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--geo-weight", type=float, default=1.0)
     ap.add_argument("--text-dropout", type=float, default=0.1)
@@ -282,12 +288,15 @@ def main(argv=None):
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--save-minutes", type=float, default=5)
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is present")
-    ap.add_argument("--export", type=Path, default=None, help="export the run's EMA weights to this folder and exit")
+    ap.add_argument("--export", type=Path, default=None, help="export the run's weights to this folder and exit")
+    ap.add_argument("--weights", choices=["ema", "model"], default="ema", help="which weights --export writes")
+    ap.add_argument("--smoothing", type=float, default=None, help="with --export: default output smoothing (frames)")
     args = ap.parse_args(argv)
     if args.data is None:
         args.data = build_dataset.default_dir()
     if args.export:
-        export(args.run, args.export)
+        export(args.run, args.export, args.weights,
+               {} if args.smoothing is None else {"smoothing": args.smoothing})
         return 0
     train(args)
     return 0
