@@ -215,6 +215,8 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
     )
 
     _timer = None
+    _created: str = ""
+    """Name of the character this run added (removed again if the run is cancelled or fails)."""
 
     @classmethod
     def poll(cls, context):
@@ -225,7 +227,17 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
         if (obj is None or obj.type != "ARMATURE") and self.create_character:
             bpy.ops.marionette.add_character(character_type=context.scene.marionette.character_type)
             obj = context.active_object
+            self._created = obj.name
         return obj
+
+    def _remove_created(self) -> None:
+        obj = bpy.data.objects.get(self._created) if self._created else None
+        if obj is not None:
+            data = obj.data
+            bpy.data.objects.remove(obj)
+            if data is not None and data.users == 0:
+                bpy.data.armatures.remove(data)
+        self._created = ""
 
     def _start(self, context) -> GenerationJob | None:
         global _job
@@ -233,6 +245,7 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
         obj = self._target(context)
         msg = validate(context, settings, obj)
         if msg:
+            self._remove_created()
             self.report({"ERROR"}, msg)
             return None
         _job = make_job(context, settings, obj).start()
@@ -273,6 +286,7 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
         job = _job
         if event.type == "ESC" and event.value == "PRESS":
             job.cancel()
+            return {"RUNNING_MODAL"}  # Esc is ours while generating
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         state = poll_job_safely(self, job, context)
@@ -296,6 +310,7 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
             if hint:
                 self.report({"WARNING"}, hint)
             return {"FINISHED"}
+        self._remove_created()  # a cancelled or failed run leaves the scene as it was
         if state == "CANCELLED":
             self.report({"INFO"}, "Generation cancelled; nothing was changed.")
         elif job.error is not None:

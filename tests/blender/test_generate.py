@@ -223,7 +223,12 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(ext, scene, gen_mod,
     with pytest.raises(RuntimeError, match="Select an armature"):
         bpy.ops.marionette.generate()
     assert _datablocks() == before
-    # ...unless they ask for a character
+    # ...unless they ask for a character; a run that cannot go ahead takes the new character away again
+    scene.marionette["prompt"] = ""
+    with pytest.raises(RuntimeError, match="Type a prompt"):
+        bpy.ops.marionette.generate(create_character=True)
+    assert _datablocks() == before
+    _settings(scene)
     assert bpy.ops.marionette.generate(create_character=True) == {"FINISHED"}
     new = bpy.context.view_layer.objects.active
     assert new.type == "ARMATURE" and new.animation_data.action is not None
