@@ -65,7 +65,7 @@ def armature_alignment(obj: bpy.types.Object, bone_map: BoneMap | None = None) -
         if set(CANONICAL.names) <= set(names):
             bone_map = CANONICAL_MAP
         else:
-            bone_map = detect_map(names, up="Z")
+            bone_map = detect_map(names, up="Z", skeleton=skeleton)
     for n in bone_map.joints.values():
         if n not in names:
             raise RetargetError(f"The bone map points at bone '{n}', which armature '{obj.name}' does not have.")

@@ -86,10 +86,17 @@ def _name_prefixes(names) -> list[str]:
     return [""] + ([common[: cut + 1]] if cut >= 0 else [])
 
 
-def detect_map(names: tuple[str, ...] | list[str], up: str | None = None) -> BoneMap:
-    """The built-in map that covers most of these joint names, restricted to the names present.
+def detect_map(
+    names: tuple[str, ...] | list[str],
+    up: str | None = None,
+    skeleton: Skeleton | None = None,
+    positions: np.ndarray | None = None,
+) -> BoneMap:
+    """The built-in map that covers most of these joint names, restricted to the names present;
+    failing that (and given the skeleton), a map found from the skeleton's shape.
 
     `up` overrides the map's up axis (Blender armatures are always Z up, whatever their names).
+    positions: (J, 3) an upright pose of `skeleton` to read its shape from (default: its rest pose).
     """
     best, best_cov, best_prefix = None, 0.0, ""
     for prefix in _name_prefixes(names):
@@ -98,10 +105,19 @@ def detect_map(names: tuple[str, ...] | list[str], up: str | None = None) -> Bon
             cov = m.coverage(stripped)
             if cov > best_cov:
                 best, best_cov, best_prefix = m, cov, prefix
+    if (best is None or best_cov < 0.5) and skeleton is not None:
+        from .automap import StructureError, map_by_structure
+
+        for axis in [up] if up else ["Y", "Z"]:
+            try:
+                return BoneMap("Found from the skeleton's shape", map_by_structure(skeleton, axis, positions), axis)
+            except StructureError:
+                continue
     if best is None or best_cov < 0.5:
         raise RetargetError(
-            "This skeleton's joint names match no known humanoid rig (Bandai-Namco, CMU, Mixamo, Rigify, ...); "
-            "it may not be a humanoid, or it needs a bone map."
+            "This skeleton's joint names match no known humanoid rig (Bandai-Namco, CMU, Mixamo, Rigify, ...)"
+            + (" and its shape shows no legs, spine and head" if skeleton is not None else "")
+            + "; it may not be a humanoid, or it needs a bone map."
         )
     present = set(names)
     joints = {k: best_prefix + v for k, v in best.joints.items() if best_prefix + v in present}
@@ -375,7 +391,9 @@ class RestAlignment:
 def bvh_to_canonical(motion, bone_map: BoneMap | None = None, scale_root: bool = True) -> MotionClip:
     """Convert a `BvhMotion` (any known humanoid BVH) to a canonical clip."""
     skeleton, rotations, translations = motion.with_end_sites()
-    bone_map = bone_map or detect_map(skeleton.names)
+    if bone_map is None:
+        first = skeleton.forward_kinematics(rotations[:1], translations[:1])[1][0]
+        bone_map = detect_map(skeleton.names, skeleton=skeleton, positions=first)
     basis = None
     if bone_map.up == "auto":
         basis = estimate_basis(skeleton, bone_map, rotations, translations)
