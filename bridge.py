@@ -59,17 +59,31 @@ def armature_skeleton(obj: bpy.types.Object) -> tuple["Skeleton", list[str]]:
     return Skeleton(tuple(all_names), tuple(parents), np.array(offsets), np.array(rests)), all_names
 
 
+def armature_basis(obj: bpy.types.Object) -> np.ndarray:
+    """Rotation that stands the armature's own space up (Z up), without turning it about Z.
+
+    Imported FBX/glTF rigs often keep Y-up bones inside an object rotated 90 degrees; a character
+    that is merely turned in the scene keeps walking the way it faces.
+    """
+    q = obj.matrix_world.to_quaternion()
+    world = quat.normalize(np.array([q.w, q.x, q.y, q.z]))
+    up = quat.rotate(quat.conj(world), np.array([0.0, 0.0, 1.0]))
+    return quat.between(up, np.array([0.0, 0.0, 1.0]))
+
+
 def armature_alignment(obj: bpy.types.Object, bone_map: BoneMap | None = None) -> RestAlignment:
     skeleton, names = armature_skeleton(obj)
+    basis = armature_basis(obj)
     if bone_map is None:
         if set(CANONICAL.names) <= set(names):
             bone_map = CANONICAL_MAP
         else:
-            bone_map = detect_map(names, up="Z", skeleton=skeleton)
+            up = quat.rotate(quat.conj(basis), np.array([0.0, 0.0, 1.0]))
+            bone_map = detect_map(names, up="Z", skeleton=skeleton, up_vector=up)
     for n in bone_map.joints.values():
         if n not in names:
             raise RetargetError(f"The bone map points at bone '{n}', which armature '{obj.name}' does not have.")
-    return RestAlignment.build(skeleton, bone_map)
+    return RestAlignment.build(skeleton, bone_map, basis)
 
 
 # -- actions -----------------------------------------------------------------------------------

@@ -87,15 +87,26 @@ def _arm(pos, arm: list[int], kids, chest_pos, left, height):
     return collar, shoulder, elbow, wrist
 
 
-def map_by_structure(skeleton: Skeleton, up: str = "Z", positions: np.ndarray | None = None) -> dict[str, str]:
+def map_by_structure(
+    skeleton: Skeleton,
+    up: str | np.ndarray = "Z",
+    positions: np.ndarray | None = None,
+    forward: np.ndarray | None = None,
+) -> dict[str, str]:
     """canonical joint name -> skeleton joint name, found from the rest pose (raises StructureError).
 
-    positions: (J, 3) joint positions of an upright pose to use instead of the rest pose (BVH zero
-    poses are not always standing).
+    up: "Z", "Y" or a vector in the skeleton's space. positions: (J, 3) joint positions of an upright
+    pose to use instead of the rest pose (BVH zero poses are not always standing). forward: the way
+    the character faces, used only when its feet have no toes to tell.
     """
     parents = skeleton.parents
     pos = skeleton.rest_pose()[1] if positions is None else np.asarray(positions, dtype=np.float64)
-    u = UP_VECTORS[up]
+    if isinstance(up, str):
+        u = UP_VECTORS[up]
+        forward = DEFAULT_FORWARD[up] if forward is None else forward
+    else:
+        u = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+        forward = DEFAULT_FORWARD["Z"] if forward is None else forward
     h = pos @ u
     height = h.max() - h.min()
     if height <= 0:
@@ -145,7 +156,7 @@ def map_by_structure(skeleton: Skeleton, up: str = "Z", positions: np.ndarray | 
             d = pos[after[-1]] - pos[ankle]
             fwd += d - (d @ u) * u
     if np.linalg.norm(fwd) < 1e-6 * height:
-        fwd = DEFAULT_FORWARD[up]
+        fwd = np.asarray(forward, dtype=np.float64) - (np.asarray(forward) @ u) * u
     fwd = fwd / np.linalg.norm(fwd)
     left = np.cross(u, fwd)
 

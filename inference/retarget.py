@@ -91,12 +91,14 @@ def detect_map(
     up: str | None = None,
     skeleton: Skeleton | None = None,
     positions: np.ndarray | None = None,
+    up_vector: np.ndarray | None = None,
 ) -> BoneMap:
     """The built-in map that covers most of these joint names, restricted to the names present;
     failing that (and given the skeleton), a map found from the skeleton's shape.
 
     `up` overrides the map's up axis (Blender armatures are always Z up, whatever their names).
     positions: (J, 3) an upright pose of `skeleton` to read its shape from (default: its rest pose).
+    up_vector: where up is in the skeleton's space, when that is not simply `up` (a rotated armature).
     """
     best, best_cov, best_prefix = None, 0.0, ""
     for prefix in _name_prefixes(names):
@@ -110,7 +112,8 @@ def detect_map(
 
         for axis in [up] if up else ["Y", "Z"]:
             try:
-                return BoneMap("Found from the skeleton's shape", map_by_structure(skeleton, axis, positions), axis)
+                found = map_by_structure(skeleton, axis if up_vector is None else up_vector, positions)
+                return BoneMap("Found from the skeleton's shape", found, axis)
             except StructureError:
                 continue
     if best is None or best_cov < 0.5:

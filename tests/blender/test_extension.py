@@ -228,3 +228,26 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(ext, scene, bandai_b
     with pytest.raises(RuntimeError, match="humanoid"):
         bpy.ops.marionette.import_motion(filepath=str(bandai_bvh))
     assert len(bpy.data.actions) == n_actions
+
+
+def test_a_rig_turned_on_its_side_inside_its_object_moves_like_an_upright_one(ext, scene, bandai_bvh):
+    """FBX/glTF imports keep Y-up bones in an object rotated 90 degrees about X."""
+    import math
+
+    from mathutils import Matrix
+
+    bpy.ops.marionette.add_character(character_type="CANONICAL")
+    upright = bpy.context.view_layer.objects.active
+    bpy.ops.marionette.add_character(character_type="CANONICAL")
+    turned = bpy.context.view_layer.objects.active
+    turned.data.transform(Matrix.Rotation(-math.pi / 2, 4, "X"))  # bones now Y-up in armature space
+    turned.rotation_euler = (math.pi / 2, 0, 0)  # ...and the object stands them up again
+    for obj in (upright, turned):
+        bpy.context.view_layer.objects.active = obj
+        assert bpy.ops.marionette.import_motion(filepath=str(bandai_bvh)) == {"FINISHED"}
+    for f in (1, 60, 150):
+        scene.frame_set(f)
+        for bone in ("head", "left_wrist", "right_ankle", "pelvis"):
+            a = upright.matrix_world @ upright.pose.bones[bone].head
+            b = turned.matrix_world @ turned.pose.bones[bone].head
+            assert (a - b).length < 1e-3, (f, bone, a, b)
