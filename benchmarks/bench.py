@@ -182,6 +182,11 @@ def main(argv=None):
             "t2m_blender_latency_s_cpu": blender["seconds"],
             "t2m_blender_cold_start_s_cpu": blender["cold_seconds"],
         })
+    try:
+        rt = run_module("benchmarks.retarget_bench", [])
+        out.update({k: v for k, v in rt.items()})
+    except RuntimeError as exc:  # retargeting needs ../shared/rigs and the bpy module
+        out["retarget_error"] = str(exc)[-500:]
     checks = {
         "content_acc >= 0.90 x real": out["t2m_content_acc"] >= TARGETS["content_acc_ratio"] * out["real_content_acc"],
         "style_acc >= 0.75 x real": out["t2m_style_acc"] >= TARGETS["style_acc_ratio"] * out["real_style_acc"],

@@ -1,0 +1,86 @@
+"""How well a canonical clip lands on a rig: bone directions, planted feet, and the round trip back.
+
+Used by the retargeting tests and `make bench` (keys retarget_*), on any `RestAlignment`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import quat
+from .cleanup import contact_periods, contacts_from_motion
+from .motion import MotionClip
+from .skeleton import CANONICAL, JOINT_NAMES, NUM_JOINTS
+
+_FEET = [JOINT_NAMES.index(n) for n in ("left_ankle", "left_foot", "right_ankle", "right_foot")]
+
+
+@dataclass
+class RetargetQuality:
+    coverage: float
+    """Share of the 22 canonical joints the map found on the rig."""
+    dir_err_mean_deg: float
+    """Mean over bones and frames of the angle between a canonical bone and the rig's bone, world space."""
+    dir_err_worst_bone_deg: float
+    """The worst bone's mean angle."""
+    foot_slide_cm: float
+    """Slide the retargeting adds: while a source foot joint (ankle or toe) is planted, the largest
+    horizontal drift of the rig's joint relative to the source joint's own path, mean over contacts (cm)."""
+    source_foot_slide_cm: float
+    """How far the source's planted joints themselves travel during those contacts (cm)."""
+    round_trip_err: float
+    """rig -> canonical -> rig: largest change of a mapped joint's local rotation matrix entry."""
+
+
+def bone_directions(align, clip: MotionClip) -> dict[str, np.ndarray]:
+    """Per canonical bone, per frame: degrees between the clip's bone and the rig's bone after retargeting."""
+    rot, trans = align.from_canonical(clip)
+    _, ps = align.skeleton.forward_kinematics(rot, trans)
+    T = clip.num_frames
+    ps = quat.rotate(np.broadcast_to(align.basis, (T, 1, 4)), ps)
+    pc = clip.positions()
+    out = {}
+    for j in range(NUM_JOINTS):
+        if align.mapping[j] < 0:
+            continue
+        for k in align.targets[j]:
+            if len(align.targets[j]) != 1:
+                continue  # hips and collar offsets: skeletons place those joints differently by design
+            out[f"{JOINT_NAMES[j]}->{JOINT_NAMES[k]}"] = quat.angle_between(
+                pc[:, k] - pc[:, j], ps[:, align.mapping[k]] - ps[:, align.mapping[j]])
+    return out
+
+
+def measure(align, clip: MotionClip, contacts: np.ndarray | None = None) -> RetargetQuality:
+    dirs = bone_directions(align, clip)
+    per_bone = {k: float(v.mean()) for k, v in dirs.items()}
+    rot, trans = align.from_canonical(clip)
+    _, ps = align.skeleton.forward_kinematics(rot, trans)
+    T = clip.num_frames
+    ps = quat.rotate(np.broadcast_to(align.basis, (T, 1, 4)), ps) * align.scale  # metres, Z up
+    pc = clip.positions()
+    if contacts is None:
+        contacts = contacts_from_motion(clip, height=0.03, speed=0.15)
+    slide_rig, slide_src = [], []
+    for col, j in enumerate(_FEET):
+        a = align.mapping[j]
+        if a < 0:
+            continue
+        for s0, e in contact_periods(contacts[:, col] > 0.5, min_frames=3):
+            src = pc[s0:e, j, :2] - pc[s0, j, :2]
+            rig = ps[s0:e, a, :2] - ps[s0, a, :2]
+            slide_rig.append(float(np.linalg.norm(rig - src, axis=-1).max()))
+            slide_src.append(float(np.linalg.norm(src, axis=-1).max()))
+    back = align.to_canonical(rot, trans, clip.fps)
+    rot2, _ = align.from_canonical(back)
+    mapped = [int(m) for m in align.mapping if m >= 0]
+    rt = np.abs(quat.to_matrix(rot2[:, mapped]) - quat.to_matrix(rot[:, mapped])).max()
+    return RetargetQuality(
+        coverage=float((align.mapping >= 0).mean()),
+        dir_err_mean_deg=float(np.mean(np.concatenate(list(dirs.values())))) if dirs else float("nan"),
+        dir_err_worst_bone_deg=max(per_bone.values()) if per_bone else float("nan"),
+        foot_slide_cm=100 * float(np.mean(slide_rig)) if slide_rig else 0.0,
+        source_foot_slide_cm=100 * float(np.mean(slide_src)) if slide_src else 0.0,
+        round_trip_err=float(rt),
+    )
