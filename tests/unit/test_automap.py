@@ -63,3 +63,19 @@ def test_non_humanoid_shapes_are_refused():
                       np.array([[0, 0, 1.0], [0.1, 0, -0.05], [-0.1, 0, -0.05], [0, 0, 0.6]]))
     with pytest.raises(StructureError):
         map_by_structure(stubby, "Z")
+
+
+@pytest.mark.parametrize("bone_map", __import__("inference.retarget", fromlist=["x"]).builtin_maps(), ids=lambda m: m.name)
+def test_every_builtin_map_is_found_for_a_rig_with_its_names(bone_map):
+    """A canonical-shaped armature named the way the map says is detected as that rig type."""
+    from inference.retarget import RestAlignment
+
+    rename = {v: k for k, v in bone_map.joints.items()}
+    named = {k: v for k, v in bone_map.joints.items()}
+    names = tuple(named.get(n, f"extra_{n}") for n in CANONICAL.names)
+    sk = Skeleton(names, CANONICAL.parents, CANONICAL.offsets)
+    found = detect_map(sk.names, up="Z", skeleton=sk)
+    assert {k: v for k, v in found.joints.items()} == {k: v for k, v in named.items() if v in names}
+    assert len(set(bone_map.joints.values())) == len(bone_map.joints), "one bone per role"
+    align = RestAlignment.build(sk, found)
+    assert (align.mapping >= 0).sum() == len(rename)
