@@ -133,6 +133,7 @@ def write_action(
     frame_start: int,
     keyed_bones: set[str],
     moved_bones: set[str],
+    object_location: np.ndarray | None = None,
 ):
     """Create a new Action on `obj` from local rotations/translations of `skeleton`.
 
@@ -165,6 +166,9 @@ def write_action(
             path = pb.path_from_id("location")
             for i in range(3):
                 _set_keys(_ensure_fcurve(action, obj, path, i, bname), frames, loc[:, i])
+    if object_location is not None:
+        for i in range(3):
+            _set_keys(_ensure_fcurve(action, obj, "location", i, "Object Transforms"), frames, object_location[:, i])
     return action
 
 
@@ -210,6 +214,9 @@ def scene_fps(scene) -> float:
     return scene.render.fps / scene.render.fps_base
 
 
+ROOT_MOTION = ("HIP", "OBJECT", "IN_PLACE")
+
+
 def write_clip(
     obj: bpy.types.Object,
     clip: MotionClip,
@@ -218,17 +225,40 @@ def write_clip(
     fps: float | None = None,
     bone_map: BoneMap | None = None,
     scale_root: bool = True,
+    root_motion: str = "HIP",
 ):
-    """Retarget a canonical clip onto an armature and key it as a new Action."""
+    """Retarget a canonical clip onto an armature and key it as a new Action.
+
+    root_motion: "HIP" keys the travel on the hip bone; "OBJECT" keys the travel over the ground
+    on the armature object (the hips keep only height and sway); "IN_PLACE" drops the travel.
+    """
+    if root_motion not in ROOT_MOTION:
+        raise MotionError(f"Root motion must be one of {', '.join(ROOT_MOTION)}; got {root_motion!r}.")
     align = armature_alignment(obj, bone_map)
     if fps is not None:
         clip = clip.resample(fps)
+    travel = None
+    if root_motion != "HIP":
+        root = clip.root_translation.copy()
+        travel = root[:, :2] - root[0, :2]
+        root[:, :2] = root[0, :2]
+        clip = MotionClip(clip.rotations, root, clip.fps)
     rotations, translations = align.from_canonical(clip, scale_root=scale_root)
     skeleton = align.skeleton
     names = list(skeleton.names)
     keyed = {names[m] for m in align.mapping if m >= 0}
     pelvis = names[int(align.mapping[0])]
-    return write_action(obj, name, rotations, translations, skeleton, names, frame_start, keyed, {pelvis})
+    object_path = None
+    if root_motion == "OBJECT":
+        # canonical metres -> armature units (leg-length scale) -> world, added to where the object stands
+        k = align.scale if scale_root else 1.0
+        d = np.zeros((clip.num_frames, 3))
+        d[:, :2] = travel
+        d = quat.rotate(np.broadcast_to(quat.conj(align.basis), (clip.num_frames, 4)), d) / k
+        m3 = np.array(obj.matrix_world.to_3x3())
+        object_path = np.array(obj.location) + d @ m3.T
+    return write_action(obj, name, rotations, translations, skeleton, names, frame_start, keyed, {pelvis},
+                        object_location=object_path)
 
 
 def read_clip(

@@ -20,6 +20,16 @@ class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
         default=True,
     )
     character_type: bpy.props.EnumProperty(name="Character", items=CHARACTER_TYPES, default="CANONICAL")
+    root_motion: bpy.props.EnumProperty(
+        name="Root Motion",
+        description="Where the character's travel over the ground is keyed",
+        items=[
+            ("HIP", "On the Hips", "Key the travel on the hip bone (the object stays put)"),
+            ("OBJECT", "On the Object", "Key the travel on the armature object; the hips keep height and sway"),
+            ("IN_PLACE", "In Place", "Drop the travel: the character moves on the spot"),
+        ],
+        default="HIP",
+    )
 
     # -- Generate panel
     prompt: bpy.props.StringProperty(

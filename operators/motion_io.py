@@ -9,7 +9,7 @@ from bpy_extras.io_utils import ImportHelper
 from .common import missing_message, report_error
 
 
-def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: bool):
+def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: bool, root_motion: str = "HIP"):
     """Read a BVH of any known humanoid skeleton and key it on `obj` as a new Action.
     Raises MotionError with a message for the user; writes nothing on error."""
     from .. import bridge
@@ -19,7 +19,8 @@ def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: b
     clip = bvh_to_canonical(read_bvh(filepath), scale_root=scale_root)
     name = os.path.splitext(os.path.basename(filepath))[0]
     # write_clip maps the rig before it creates anything, so a rig it cannot use changes nothing.
-    action = bridge.write_clip(obj, clip, name, frame_start, fps=bridge.scene_fps(context.scene), scale_root=scale_root)
+    action = bridge.write_clip(obj, clip, name, frame_start, fps=bridge.scene_fps(context.scene), scale_root=scale_root,
+                               root_motion=root_motion)
     first, last = action.frame_range
     return action, int(round(last - first)) + 1
 
@@ -47,7 +48,8 @@ class MARIONETTE_OT_import_motion(bpy.types.Operator, ImportHelper):
         settings = context.scene.marionette
         try:
             action, n = import_bvh_onto(
-                context, context.active_object, self.filepath, context.scene.frame_current, settings.scale_root
+                context, context.active_object, self.filepath, context.scene.frame_current, settings.scale_root,
+                settings.root_motion,
             )
         except Exception as e:  # noqa: BLE001 - reported to the user
             return report_error(self, e)

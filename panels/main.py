@@ -44,6 +44,7 @@ class MARIONETTE_PT_motion_files(_Panel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         layout.prop(context.scene.marionette, "scale_root")
+        layout.prop(context.scene.marionette, "root_motion")
         layout.operator("marionette.import_motion", icon="IMPORT")
 
 
@@ -68,6 +69,7 @@ class MARIONETTE_PT_generate(_Panel, bpy.types.Panel):
         row.prop(settings, "seed")
         row.operator("marionette.randomize_seed", text="", icon="FILE_REFRESH")
         col.prop(settings, "variations")
+        col.prop(settings, "root_motion", text="")
         col = layout.column(align=True)
         col.prop(settings, "guidance")
         col.prop(settings, "steps")

@@ -251,3 +251,30 @@ def test_a_rig_turned_on_its_side_inside_its_object_moves_like_an_upright_one(ex
             a = upright.matrix_world @ upright.pose.bones[bone].head
             b = turned.matrix_world @ turned.pose.bones[bone].head
             assert (a - b).length < 1e-3, (f, bone, a, b)
+
+
+@pytest.mark.parametrize("kind", ["CANONICAL", "RIGIFY"])
+def test_root_motion_on_the_hips_on_the_object_or_in_place(ext, scene, bandai_bvh, kind):
+    bpy.ops.marionette.add_character(character_type=kind)
+    obj = bpy.context.view_layer.objects.active
+    obj.location = (2.0, -1.0, 0.0)
+    obj.rotation_euler = (0, 0, 0.5)  # turned in the scene: travel follows its facing
+    pelvis = "pelvis" if kind == "CANONICAL" else "spine"
+    paths = {}
+    for mode in ("HIP", "OBJECT", "IN_PLACE"):
+        scene.marionette.root_motion = mode
+        obj.location = (2.0, -1.0, 0.0)
+        scene.frame_set(1)
+        assert bpy.ops.marionette.import_motion(filepath=str(bandai_bvh)) == {"FINISHED"}
+        track = []
+        for f in (1, 100, 195):
+            scene.frame_set(f)
+            track.append((np.array(obj.matrix_world @ obj.pose.bones[pelvis].head), np.array(obj.location)))
+        paths[mode] = track
+    hip, on_obj, in_place = paths["HIP"], paths["OBJECT"], paths["IN_PLACE"]
+    assert np.linalg.norm(hip[-1][0][:2] - hip[0][0][:2]) > 1.0, "the walk travels"
+    for (h, _), (o, loc) in zip(hip, on_obj):
+        assert np.linalg.norm(h - o) < 1e-3, "same world path, keyed on the object"
+    assert np.linalg.norm(on_obj[-1][1] - on_obj[0][1]) > 1.0, "the object moves"
+    assert all(np.allclose(loc, (2.0, -1.0, 0.0)) for _, loc in hip + in_place), "the object stays put"
+    assert np.linalg.norm(in_place[-1][0][:2] - in_place[0][0][:2]) < 0.15, "on the spot"
