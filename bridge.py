@@ -71,9 +71,22 @@ def armature_basis(obj: bpy.types.Object) -> np.ndarray:
     return quat.between(up, np.array([0.0, 0.0, 1.0]))
 
 
-def armature_alignment(obj: bpy.types.Object, bone_map: BoneMap | None = None) -> RestAlignment:
+def stored_bone_map(obj: bpy.types.Object) -> BoneMap | None:
+    """The bone map kept on the armature (detected, then possibly fixed by hand), if it has one."""
+    rows = getattr(obj, "marionette_bone_map", None)
+    joints = {r.joint: r.bone for r in rows or () if r.bone}
+    if not joints:
+        return None
+    return BoneMap(getattr(obj, "marionette_bone_map_source", "") or "Custom", joints, "Z")
+
+
+def armature_alignment(obj: bpy.types.Object, bone_map: BoneMap | None = None, stored: bool = True) -> RestAlignment:
+    """How the canonical skeleton sits on this armature: the given map, else the one stored on the
+    armature (`stored`), else one detected from bone names or, failing that, the skeleton's shape."""
     skeleton, names = armature_skeleton(obj)
     basis = armature_basis(obj)
+    if bone_map is None and stored:
+        bone_map = stored_bone_map(obj)
     if bone_map is None:
         if set(CANONICAL.names) <= set(names):
             bone_map = CANONICAL_MAP

@@ -57,6 +57,13 @@ class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
     )
 
 
+class MARIONETTE_PG_bone_row(bpy.types.PropertyGroup):
+    """One row of an armature's bone map: which bone plays a canonical joint."""
+
+    joint: bpy.props.StringProperty()
+    bone: bpy.props.StringProperty(name="Bone", description="The armature bone that plays this body part")
+
+
 class MARIONETTE_PG_variation(bpy.types.PropertyGroup):
     """One generated take, listed on the armature so the animator can flip between them."""
 
@@ -84,7 +91,7 @@ class MARIONETTE_PG_job(bpy.types.PropertyGroup):
     hint: bpy.props.StringProperty(default="", description="Note about the last prompt (e.g. far from the training data)")
 
 
-classes = (MARIONETTE_PG_settings, MARIONETTE_PG_variation, MARIONETTE_PG_job)
+classes = (MARIONETTE_PG_settings, MARIONETTE_PG_bone_row, MARIONETTE_PG_variation, MARIONETTE_PG_job)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 
@@ -93,6 +100,8 @@ def register():
     bpy.types.Scene.marionette = bpy.props.PointerProperty(type=MARIONETTE_PG_settings)
     bpy.types.WindowManager.marionette_job = bpy.props.PointerProperty(type=MARIONETTE_PG_job)
     bpy.types.Object.marionette_variations = bpy.props.CollectionProperty(type=MARIONETTE_PG_variation)
+    bpy.types.Object.marionette_bone_map = bpy.props.CollectionProperty(type=MARIONETTE_PG_bone_row)
+    bpy.types.Object.marionette_bone_map_source = bpy.props.StringProperty(name="Bone Map")
     bpy.types.Object.marionette_variation_index = bpy.props.IntProperty(
         name="Variation", description="The take shown on the character", default=0, update=_show_variation
     )
@@ -100,6 +109,8 @@ def register():
 
 def unregister():
     del bpy.types.Object.marionette_variation_index
+    del bpy.types.Object.marionette_bone_map_source
+    del bpy.types.Object.marionette_bone_map
     del bpy.types.Object.marionette_variations
     del bpy.types.WindowManager.marionette_job
     del bpy.types.Scene.marionette

@@ -112,5 +112,39 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-classes = (MARIONETTE_PT_main, MARIONETTE_PT_generate, MARIONETTE_PT_motion_files)
+class MARIONETTE_PT_bone_map(_Panel, bpy.types.Panel):
+    bl_idname = "MARIONETTE_PT_bone_map"
+    bl_label = "Bone Map"
+    bl_parent_id = "MARIONETTE_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and obj.type == "ARMATURE"
+
+    def draw(self, context):
+        from ..operators.bone_map import JOINT_LABELS
+
+        layout = self.layout
+        obj = context.active_object
+        rows = obj.marionette_bone_map
+        if not len(rows):
+            layout.label(text="Found automatically when needed.", icon="INFO")
+            layout.operator("marionette.detect_bone_map", icon="VIEWZOOM")
+            layout.operator("marionette.load_bone_map", icon="FILE_FOLDER")
+            return
+        layout.label(text=obj.marionette_bone_map_source or "Custom", icon="ARMATURE_DATA")
+        col = layout.column(align=True)
+        for row in rows:
+            col.prop_search(row, "bone", obj.data, "bones", text=JOINT_LABELS.get(row.joint, row.joint))
+        r = layout.row(align=True)
+        r.operator("marionette.detect_bone_map", text="Detect", icon="VIEWZOOM")
+        r.operator("marionette.clear_bone_map", text="Clear", icon="X")
+        r = layout.row(align=True)
+        r.operator("marionette.save_bone_map", text="Save", icon="FILE_TICK")
+        r.operator("marionette.load_bone_map", text="Load", icon="FILE_FOLDER")
+
+
+classes = (MARIONETTE_PT_main, MARIONETTE_PT_generate, MARIONETTE_PT_motion_files, MARIONETTE_PT_bone_map)
 register, unregister = bpy.utils.register_classes_factory(classes)
