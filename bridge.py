@@ -239,8 +239,12 @@ def write_clip(
     bone_map: BoneMap | None = None,
     scale_root: bool = True,
     root_motion: str = "HIP",
+    foot_lock: bool = True,
 ):
     """Retarget a canonical clip onto an armature and key it as a new Action.
+
+    foot_lock: pin the rig's ankles wherever the clip's feet are planted (different leg proportions
+    would otherwise make them slide a little).
 
     root_motion: "HIP" keys the travel on the hip bone; "OBJECT" keys the travel over the ground
     on the armature object (the hips keep only height and sway); "IN_PLACE" drops the travel.
@@ -257,6 +261,8 @@ def write_clip(
         root[:, :2] = root[0, :2]
         clip = MotionClip(clip.rotations, root, clip.fps)
     rotations, translations = align.from_canonical(clip, scale_root=scale_root)
+    if foot_lock:
+        rotations = align.lock_feet(rotations, translations, clip)
     skeleton = align.skeleton
     names = list(skeleton.names)
     keyed = {names[m] for m in align.mapping if m >= 0}

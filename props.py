@@ -20,6 +20,11 @@ class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
         default=True,
     )
     character_type: bpy.props.EnumProperty(name="Character", items=CHARACTER_TYPES, default="CANONICAL")
+    foot_lock: bpy.props.BoolProperty(
+        name="Keep Feet Planted",
+        description="Hold planted feet in place on your character (leg proportions differ from the motion's)",
+        default=True,
+    )
     root_motion: bpy.props.EnumProperty(
         name="Root Motion",
         description="Where the character's travel over the ground is keyed",

@@ -45,12 +45,24 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return quat.between(a / np.linalg.norm(a, axis=-1, keepdims=True), b / np.linalg.norm(b, axis=-1, keepdims=True))
 
 
-def two_bone_ik(orient: np.ndarray, pos: np.ndarray, legs: tuple[int, int, int], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def two_bone_ik(
+    orient: np.ndarray,
+    pos: np.ndarray,
+    legs: tuple[int, int, int],
+    target: np.ndarray,
+    knee_offset: np.ndarray | None = None,
+    ankle_offset: np.ndarray | None = None,
+    forward: np.ndarray = np.array([0.0, -1.0, 0.0]),
+) -> tuple[np.ndarray, np.ndarray]:
     """New world orientations of hip and knee (N, 4) that put the ankle on `target` (N, 3).
 
-    The knee bends in its current plane; out-of-reach targets are approached as far as the leg allows.
+    The knee bends in its current plane (a straight leg bends towards `forward`); out-of-reach
+    targets are approached as far as the leg allows. knee_offset / ankle_offset: the knee's
+    translation in the hip's frame and the ankle's in the knee's (default: the canonical skeleton's).
     """
     h, k, a = legs
+    knee_offset = CANONICAL.offsets[k] if knee_offset is None else knee_offset
+    ankle_offset = CANONICAL.offsets[a] if ankle_offset is None else ankle_offset
     pa, pb, pc = pos[:, h], pos[:, k], pos[:, a]
     lab = np.linalg.norm(pb - pa, axis=-1)
     lcb = np.linalg.norm(pb - pc, axis=-1)
@@ -67,18 +79,97 @@ def two_bone_ik(orient: np.ndarray, pos: np.ndarray, legs: tuple[int, int, int],
     ba_bc1 = np.arccos(np.clip((lat**2 - lab**2 - lcb**2) / (-2 * lab * lcb), -1, 1))
     axis = np.cross(pc - pa, pb - pa)
     n = np.linalg.norm(axis, axis=-1, keepdims=True)
-    # a straight leg has no bend plane: bend the knee forward (-Y in the hip's frame is forward)
-    fallback = quat.rotate(orient[:, h], np.tile([-1.0, 0.0, 0.0], (len(pa), 1)))
-    axis = np.where(n > 1e-6, axis / np.maximum(n, 1e-12), fallback)
+    fallback = np.cross(pc - pa, np.broadcast_to(forward, pa.shape))
+    fallback = fallback / np.maximum(np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-12)
+    axis = np.where(n > 1e-6 * np.maximum(lab, 1e-9)[:, None] ** 2, axis / np.maximum(n, 1e-12), fallback)
     r_hip = quat.from_axis_angle(axis, ac_ab1 - ac_ab0)
     r_knee = quat.from_axis_angle(axis, ba_bc1 - ba_bc0)
     hip = quat.mul(r_hip, orient[:, h])
     knee = quat.mul(quat.mul(r_hip, r_knee), orient[:, k])
     # where the ankle is now, then swing the whole leg about the hip onto the target
-    knee_pos = pa + quat.rotate(hip, CANONICAL.offsets[k])
-    ankle_pos = knee_pos + quat.rotate(knee, CANONICAL.offsets[a])
+    knee_pos = pa + quat.rotate(hip, knee_offset)
+    ankle_pos = knee_pos + quat.rotate(knee, ankle_offset)
     swing = _rotation_between(ankle_pos - pa, target - pa)
     return quat.mul(swing, hip), quat.mul(swing, knee)
+
+
+def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames):
+    """Per-frame ankle goal and weight: an ankle that is planted stays on its spot; while only the toe
+    is planted (heel off), the ankle goes where the planted toe and the current foot angle put it."""
+    T = len(flag_a)
+    foot = pos_t - pos_a
+    target = pos_a.copy()
+    weight = np.zeros(T)
+    owner = np.full(T, -1)  # which period decided a frame: blends never override a planted frame
+    periods = []
+    for s, e in contact_periods(flag_t):
+        spot = pos_t[s:e].mean(axis=0)
+        spot[2] = max(spot[2], rest_t)
+        periods.append((s, e, "toe", spot))
+    for s, e in contact_periods(flag_a):
+        spot = pos_a[s:e].mean(axis=0)
+        spot[2] = max(spot[2], rest_a)
+        periods.append((s, e, "ankle", spot))
+
+    def goal(kind, spot, f):
+        return spot if kind == "ankle" else spot - foot[f]
+
+    for kind in ("toe", "ankle"):  # ankle periods win where both feet joints are planted
+        for s, e, k, spot in periods:
+            if k != kind:
+                continue
+            for f in range(s, e):
+                target[f], weight[f], owner[f] = goal(k, spot, f), 1.0, 1
+    for s, e, k, spot in periods:
+        for d in range(1, blend_frames + 1):  # ease in and out around the period (smoothstep)
+            x = 1.0 - d / (blend_frames + 1)
+            w = x * x * (3 - 2 * x)
+            for f in (s - d, e - 1 + d):
+                if 0 <= f < T and owner[f] < 0 and w > weight[f]:
+                    weight[f], target[f] = w, goal(k, spot, f)
+    return weight, target
+
+
+def lock_feet_skeleton(
+    skeleton,
+    rotations: np.ndarray,
+    translations: np.ndarray,
+    legs: dict[str, tuple[int, int, int, int]],
+    flags: dict[str, tuple[np.ndarray, np.ndarray]],
+    forward: np.ndarray,
+    rest_heights: tuple[float, float] = (0.0, 0.0),
+    blend_frames: int = 5,
+) -> np.ndarray:
+    """Local rotations of any skeleton with planted feet held in place.
+
+    legs: side -> (hip, knee, ankle, toe or -1), hip/knee/ankle each the parent of the next.
+    flags: side -> (ankle planted, toe planted) per frame. The ankle keeps its world orientation.
+    rest_heights: lowest allowed heights of a planted ankle and toe (in the skeleton's up axis Z).
+    """
+    rot = rotations.copy()
+    rest = skeleton.rest_local_rotations()
+    parents = skeleton.parents
+    for side, (h, k, a, t) in legs.items():
+        fa, ft = flags[side]
+        if parents[k] != h or parents[a] != k or not (fa.any() or ft.any()):
+            continue
+        orient, pos = skeleton.forward_kinematics(rot, translations)
+        pos_t = pos[:, t] if t >= 0 else pos[:, a]
+        if t < 0:
+            ft = np.zeros_like(ft)
+        weight, target = _ankle_targets(fa, ft, pos[:, a], pos_t, rest_heights[0], rest_heights[1], blend_frames)
+        moved = weight > 0
+        if not moved.any():
+            continue
+        goal = pos[moved, a] + weight[moved, None] * (target[moved] - pos[moved, a])
+        hip_w, knee_w = two_bone_ik(orient[moved], pos[moved], (h, k, a), goal,
+                                    translations[moved, k], translations[moved, a], forward)
+        ph = orient[moved][:, parents[h]]
+        rot[moved, h] = quat.mul(quat.conj(quat.mul(ph, np.broadcast_to(rest[h], ph.shape))), hip_w)
+        rot[moved, k] = quat.mul(quat.conj(quat.mul(hip_w, np.broadcast_to(rest[k], hip_w.shape))), knee_w)
+        rot[moved, a] = quat.mul(quat.conj(quat.mul(knee_w, np.broadcast_to(rest[a], knee_w.shape))),
+                                 orient[moved][:, a])
+    return rot
 
 
 def contacts_from_motion(clip: MotionClip, height: float = 0.05, speed: float = 1.0) -> np.ndarray:
@@ -95,37 +186,15 @@ def contacts_from_motion(clip: MotionClip, height: float = 0.05, speed: float = 
 
 
 def lock_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, blend_frames: int = 5) -> MotionClip:
-    """The clip with each planted foot's ankle held in place during its contact periods."""
+    """The clip with planted feet held in place (contacts: (T, 4) left ankle, left toe, right ankle, right toe)."""
     contacts = np.asarray(contacts, dtype=np.float64)
     if contacts.shape != (clip.num_frames, 4):
         raise ValueError(f"contacts must have shape ({clip.num_frames}, 4); got {contacts.shape}")
-    rot = clip.rotations.copy()
-    T = clip.num_frames
-    parents = CANONICAL.parents
-    for side, (h, k, a, _toe) in _LEGS.items():
-        orient, pos = CANONICAL.forward_kinematics(rot, root_position=clip.root_translation)
-        flags = _median3(contacts[:, list(_CONTACT_COLUMNS[side])].max(axis=1)) > threshold
-        target = pos[:, a].copy()
-        weight = np.zeros(T)
-        for s, e in contact_periods(flags):
-            spot = pos[s:e, a].mean(axis=0)
-            spot[2] = max(spot[2], _ANKLE_REST)  # never pinned below the floor
-            target[s:e] = spot
-            weight[s:e] = 1.0
-            for d in range(1, blend_frames + 1):  # ease in and out around the period (smoothstep)
-                x = 1.0 - d / (blend_frames + 1)
-                w = x * x * (3 - 2 * x)
-                for f in (s - d, e - 1 + d):
-                    if 0 <= f < T and w > weight[f]:
-                        weight[f] = w
-                        target[f] = spot
-        moved = weight > 0
-        if not moved.any():
-            continue
-        goal = pos[moved, a] + weight[moved, None] * (target[moved] - pos[moved, a])
-        hip_w, knee_w = two_bone_ik(orient[moved], pos[moved], (h, k, a), goal)
-        parent_w = orient[moved][:, parents[h]]
-        rot[moved, h] = quat.mul(quat.conj(parent_w), hip_w)
-        rot[moved, k] = quat.mul(quat.conj(hip_w), knee_w)
-        rot[moved, a] = quat.mul(quat.conj(knee_w), orient[moved][:, a])  # the foot keeps its angle
+    flags = {side: (_median3(contacts[:, cols[0]]) > threshold, _median3(contacts[:, cols[1]]) > threshold)
+             for side, cols in _CONTACT_COLUMNS.items()}
+    trans = np.tile(CANONICAL.offsets, (clip.num_frames, 1, 1))
+    trans[:, 0] = clip.root_translation
+    rest = CANONICAL.rest_pose()[1]
+    rot = lock_feet_skeleton(CANONICAL, clip.rotations, trans, _LEGS, flags, np.array([0.0, -1.0, 0.0]),
+                             (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames)
     return MotionClip(rot, clip.root_translation, clip.fps)

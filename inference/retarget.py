@@ -370,6 +370,22 @@ class RestAlignment:
             translations[:, pelvis] = quat.rotate(np.broadcast_to(quat.conj(w0[parent]), (T, 4)), target - p0[parent])
         return quat.make_continuous(local), translations
 
+    def lock_feet(self, rotations: np.ndarray, translations: np.ndarray, clip: MotionClip) -> np.ndarray:
+        """Rotations (from `from_canonical(clip)`) with the rig's planted feet held in place wherever
+        the clip's are planted: removes the slide that different leg proportions would add."""
+        from .cleanup import _median3, contacts_from_motion, lock_feet_skeleton
+
+        contacts = contacts_from_motion(clip, height=0.04, speed=0.2)
+        legs, flags = {}, {}
+        for side, cols in (("left", (0, 1)), ("right", (2, 3))):
+            idx = [int(self.mapping[CANONICAL.index(f"{side}_{n}")]) for n in ("hip", "knee", "ankle", "foot")]
+            if min(idx[:3]) >= 0:
+                legs[side] = tuple(idx)
+                flags[side] = (_median3(contacts[:, cols[0]]) > 0.5, _median3(contacts[:, cols[1]]) > 0.5)
+        forward = quat.rotate(quat.conj(self.basis), np.array([0.0, -1.0, 0.0]))
+        # heights are left free here: the rig's floor is where its own feet are
+        return lock_feet_skeleton(self.skeleton, rotations, translations, legs, flags, forward, (-np.inf, -np.inf))
+
     def bone_direction_errors(self, rotations, translations, clip: MotionClip) -> dict[str, np.ndarray]:
         """Per canonical bone (limbs, spine, neck, collar bones), the angle in degrees, per frame,
         between its world direction in `clip` and the same bone of the other skeleton posed by

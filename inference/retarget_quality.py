@@ -25,53 +25,53 @@ class RetargetQuality:
     dir_err_worst_bone_deg: float
     """The worst bone's mean angle."""
     foot_slide_cm: float
-    """Slide the retargeting adds: while a source foot joint (ankle or toe) is planted, the largest
-    horizontal drift of the rig's joint relative to the source joint's own path, mean over contacts (cm)."""
+    """While a source foot joint (ankle or toe) is planted, how far the rig's joint travels over the
+    ground (largest distance from where the contact began), mean over contacts, in cm."""
     source_foot_slide_cm: float
-    """How far the source's planted joints themselves travel during those contacts (cm)."""
+    """The same for the source clip's own joints."""
     round_trip_err: float
     """rig -> canonical -> rig: largest change of a mapped joint's local rotation matrix entry."""
 
 
-def bone_directions(align, clip: MotionClip) -> dict[str, np.ndarray]:
-    """Per canonical bone, per frame: degrees between the clip's bone and the rig's bone after retargeting."""
-    rot, trans = align.from_canonical(clip)
-    _, ps = align.skeleton.forward_kinematics(rot, trans)
+def bone_directions(align, clip: MotionClip, rotations=None, translations=None) -> dict[str, np.ndarray]:
+    """Per canonical bone, per frame: degrees between the clip's bone and the rig's bone after retargeting
+    (the rig posed by `rotations`/`translations`, default: `align.from_canonical(clip)`)."""
+    if rotations is None:
+        rotations, translations = align.from_canonical(clip)
+    _, ps = align.skeleton.forward_kinematics(rotations, translations)
     T = clip.num_frames
     ps = quat.rotate(np.broadcast_to(align.basis, (T, 1, 4)), ps)
     pc = clip.positions()
     out = {}
     for j in range(NUM_JOINTS):
-        if align.mapping[j] < 0:
-            continue
-        for k in align.targets[j]:
-            if len(align.targets[j]) != 1:
-                continue  # hips and collar offsets: skeletons place those joints differently by design
-            out[f"{JOINT_NAMES[j]}->{JOINT_NAMES[k]}"] = quat.angle_between(
-                pc[:, k] - pc[:, j], ps[:, align.mapping[k]] - ps[:, align.mapping[j]])
+        if align.mapping[j] < 0 or len(align.targets[j]) != 1:
+            continue  # hips and collar offsets: skeletons place those joints differently by design
+        k = align.targets[j][0]
+        out[f"{JOINT_NAMES[j]}->{JOINT_NAMES[k]}"] = quat.angle_between(
+            pc[:, k] - pc[:, j], ps[:, align.mapping[k]] - ps[:, align.mapping[j]])
     return out
 
 
-def measure(align, clip: MotionClip, contacts: np.ndarray | None = None) -> RetargetQuality:
-    dirs = bone_directions(align, clip)
-    per_bone = {k: float(v.mean()) for k, v in dirs.items()}
+def measure(align, clip: MotionClip, contacts: np.ndarray | None = None, foot_lock: bool = True) -> RetargetQuality:
     rot, trans = align.from_canonical(clip)
+    if foot_lock:
+        rot = align.lock_feet(rot, trans, clip)
+    dirs = bone_directions(align, clip, rot, trans)
+    per_bone = {k: float(v.mean()) for k, v in dirs.items()}
     _, ps = align.skeleton.forward_kinematics(rot, trans)
     T = clip.num_frames
     ps = quat.rotate(np.broadcast_to(align.basis, (T, 1, 4)), ps) * align.scale  # metres, Z up
     pc = clip.positions()
-    if contacts is None:
-        contacts = contacts_from_motion(clip, height=0.03, speed=0.15)
     slide_rig, slide_src = [], []
+    if contacts is None:
+        contacts = contacts_from_motion(clip, height=0.03, speed=0.1)  # truly planted joints only
     for col, j in enumerate(_FEET):
         a = align.mapping[j]
         if a < 0:
             continue
         for s0, e in contact_periods(contacts[:, col] > 0.5, min_frames=3):
-            src = pc[s0:e, j, :2] - pc[s0, j, :2]
-            rig = ps[s0:e, a, :2] - ps[s0, a, :2]
-            slide_rig.append(float(np.linalg.norm(rig - src, axis=-1).max()))
-            slide_src.append(float(np.linalg.norm(src, axis=-1).max()))
+            slide_rig.append(float(np.linalg.norm(ps[s0:e, a, :2] - ps[s0, a, :2], axis=-1).max()))
+            slide_src.append(float(np.linalg.norm(pc[s0:e, j, :2] - pc[s0, j, :2], axis=-1).max()))
     back = align.to_canonical(rot, trans, clip.fps)
     rot2, _ = align.from_canonical(back)
     mapped = [int(m) for m in align.mapping if m >= 0]

@@ -139,7 +139,8 @@ def write_results(job: GenerationJob, context) -> list:
     actions = []
     for i, res in enumerate(job.results):
         action = bridge.write_clip(obj, res.clip, action_name(r.prompt, i, len(job.results)), job.frame_start,
-                                   fps=fps, scale_root=settings.scale_root, root_motion=settings.root_motion)
+                                   fps=fps, scale_root=settings.scale_root, root_motion=settings.root_motion,
+                                   foot_lock=settings.foot_lock)
         action.use_fake_user = True  # flipping between takes must not lose the others
         action["marionette_prompt"] = r.prompt
         action["marionette_seed"] = res.seed

@@ -9,7 +9,8 @@ from bpy_extras.io_utils import ImportHelper
 from .common import missing_message, report_error
 
 
-def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: bool, root_motion: str = "HIP"):
+def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: bool, root_motion: str = "HIP",
+                    foot_lock: bool = True):
     """Read a BVH of any known humanoid skeleton and key it on `obj` as a new Action.
     Raises MotionError with a message for the user; writes nothing on error."""
     from .. import bridge
@@ -20,7 +21,7 @@ def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: b
     name = os.path.splitext(os.path.basename(filepath))[0]
     # write_clip maps the rig before it creates anything, so a rig it cannot use changes nothing.
     action = bridge.write_clip(obj, clip, name, frame_start, fps=bridge.scene_fps(context.scene), scale_root=scale_root,
-                               root_motion=root_motion)
+                               root_motion=root_motion, foot_lock=foot_lock)
     first, last = action.frame_range
     return action, int(round(last - first)) + 1
 
@@ -49,7 +50,7 @@ class MARIONETTE_OT_import_motion(bpy.types.Operator, ImportHelper):
         try:
             action, n = import_bvh_onto(
                 context, context.active_object, self.filepath, context.scene.frame_current, settings.scale_root,
-                settings.root_motion,
+                settings.root_motion, settings.foot_lock,
             )
         except Exception as e:  # noqa: BLE001 - reported to the user
             return report_error(self, e)

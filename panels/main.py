@@ -45,6 +45,7 @@ class MARIONETTE_PT_motion_files(_Panel, bpy.types.Panel):
         layout = self.layout
         layout.prop(context.scene.marionette, "scale_root")
         layout.prop(context.scene.marionette, "root_motion")
+        layout.prop(context.scene.marionette, "foot_lock")
         layout.operator("marionette.import_motion", icon="IMPORT")
 
 

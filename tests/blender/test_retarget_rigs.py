@@ -46,7 +46,7 @@ def test_walk_lands_on_every_rig(ext, rigs, walk):
         assert q.coverage >= (21 / 22 if "dataset" in label else 1.0), label
         assert q.dir_err_mean_deg < 5 and q.dir_err_worst_bone_deg < 10, label
         assert q.round_trip_err < 1e-3, label
-        assert q.foot_slide_cm < 2.0, (label, q.foot_slide_cm)
+        assert q.foot_slide_cm < 1.0, (label, q.foot_slide_cm)
 
 
 def test_keys_survive_rig_to_canonical_to_rig(ext, rigs, walk):
@@ -55,9 +55,9 @@ def test_keys_survive_rig_to_canonical_to_rig(ext, rigs, walk):
     scene = bpy.context.scene
     fps = bridge.scene_fps(scene)
     for label, obj in rigs[:2] + [r for r in rigs if r[0] == "rigify_metarig"]:
-        a = bridge.write_clip(obj, walk.slice(0, 40), "first", 1, fps=fps)
+        a = bridge.write_clip(obj, walk.slice(0, 40), "first", 1, fps=fps, foot_lock=False)
         back = bridge.read_clip(obj, a, 1, 40, fps)
-        b = bridge.write_clip(obj, back, "second", 1, fps=fps)
+        b = bridge.write_clip(obj, back, "second", 1, fps=fps, foot_lock=False)
         ka = {(fc.data_path, fc.array_index): [k.co[1] for k in fc.keyframe_points] for fc in bridge.action_fcurves(a, obj)}
         kb = {(fc.data_path, fc.array_index): [k.co[1] for k in fc.keyframe_points] for fc in bridge.action_fcurves(b, obj)}
         assert ka.keys() == kb.keys(), label
