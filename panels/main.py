@@ -71,6 +71,7 @@ class MARIONETTE_PT_generate(_Panel, bpy.types.Panel):
         row.operator("marionette.randomize_seed", text="", icon="FILE_REFRESH")
         col.prop(settings, "variations")
         col.prop(settings, "root_motion", text="")
+        col.prop(settings, "foot_lock")
         col = layout.column(align=True)
         col.prop(settings, "guidance")
         col.prop(settings, "steps")
