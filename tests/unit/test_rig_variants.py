@@ -1,0 +1,104 @@
+"""Retargeting onto rigs that differ from the canonical one the way real rigs do: A-pose, bone rolls,
+1 to 5 spine segments, no collarbones, twist bones, other proportions. A real walk must land with
+bone directions within 5 degrees on average (10 for the worst bone), planted feet staying under
+1 cm, and rig -> canonical -> rig giving back the same rotations."""
+import numpy as np
+import pytest
+
+from inference import quat
+from inference.bvh import read_bvh
+from inference.retarget import BoneMap, RestAlignment, bvh_to_canonical
+from inference.retarget_quality import measure
+from inference.skeleton import CANONICAL, Skeleton
+
+
+def _build(joints):
+    """Skeleton from [(name, parent name or None, world rest position)], with random bone rolls."""
+    rng = np.random.default_rng(len(joints))
+    names = [n for n, _, _ in joints]
+    parents = [-1 if p is None else names.index(p) for _, p, _ in joints]
+    world = np.array([w for _, _, w in joints], dtype=float)
+    frames = quat.normalize(rng.normal(size=(len(joints), 4)))  # each bone's own axes, like Blender rolls
+    offsets, rests = [], []
+    for j, p in enumerate(parents):
+        if p < 0:
+            offsets.append(world[j])
+            rests.append(frames[j])
+        else:
+            offsets.append(quat.rotate(quat.conj(frames[p]), world[j] - world[p]))
+            rests.append(quat.mul(quat.conj(frames[p]), frames[j]))
+    return Skeleton(tuple(names), tuple(parents), np.array(offsets), np.array(rests))
+
+
+def _canonical_world():
+    _, pos = CANONICAL.rest_pose()
+    return {n: pos[i] for i, n in enumerate(CANONICAL.names)}, {n: (CANONICAL.names[p] if p >= 0 else None)
+                                                                 for n, p in zip(CANONICAL.names, CANONICAL.parents)}
+
+
+def _variant(kind):
+    w, parent = _canonical_world()
+    joints = [(n, parent[n], w[n].copy()) for n in CANONICAL.names]
+    if kind == "a_pose":
+        for side, s in (("left", 1), ("right", -1)):
+            sh = w[f"{side}_shoulder"]
+            down = quat.from_axis_angle(np.array([0.0, 1.0, 0.0]), s * np.radians(45))
+            joints = [(n, p, sh + quat.rotate(down, x - sh) if n in (f"{side}_elbow", f"{side}_wrist") else x)
+                      for n, p, x in joints]
+    elif kind == "no_collar":
+        joints = [(n, "spine3" if n.endswith("_shoulder") else p, x) for n, p, x in joints if not n.endswith("collar")]
+    elif kind == "one_spine":
+        joints = [(n, "pelvis" if p in ("spine1", "spine2") and n not in ("spine1", "spine2") else p, x)
+                  for n, p, x in joints if n not in ("spine1", "spine2")]
+    elif kind == "five_spine":
+        extra = []
+        for n, p, x in joints:
+            if n == "spine2":  # two more joints between spine1 and spine2
+                a, b = w["spine1"], w["spine2"]
+                extra += [("spineA", "spine1", a + (b - a) / 3), ("spineB", "spineA", a + 2 * (b - a) / 3)]
+                extra.append((n, "spineB", x))
+            else:
+                extra.append((n, p, x))
+        joints = extra
+    elif kind == "twist_bones":
+        for side in ("left", "right"):
+            mid = 0.5 * (w[f"{side}_shoulder"] + w[f"{side}_elbow"])
+            joints.append((f"{side}_upperarm_twist", f"{side}_shoulder", mid))
+            joints.append((f"{side}_thigh_twist", f"{side}_hip", 0.5 * (w[f"{side}_hip"] + w[f"{side}_knee"])))
+    elif kind == "long_legs_big":
+        # 1.3x bigger, legs 15% longer on top of that (in cm, like an FBX rig)
+        joints = [(n, p, 130 * x) for n, p, x in joints]
+        hip_z = 130 * w["left_hip"][2]
+        joints = [(n, p, np.array([x[0], x[1], x[2] * 1.15 - hip_z * 0.15]) if x[2] < hip_z else x)
+                  for n, p, x in joints]
+        joints = [(n, p, x + [0, 0, hip_z * 0.15]) for n, p, x in joints]
+    return _build(joints)
+
+
+@pytest.fixture(scope="module")
+def walk(bandai_bvh):
+    return bvh_to_canonical(read_bvh(bandai_bvh)).resample(30)
+
+
+@pytest.mark.parametrize("kind", ["a_pose", "no_collar", "one_spine", "five_spine", "twist_bones", "long_legs_big"])
+def test_walk_lands_on_rig_variants(walk, kind):
+    sk = _variant(kind)
+    bone_map = BoneMap(kind, {n: n for n in CANONICAL.names if n in sk.names}, "Z")
+    q = measure(RestAlignment.build(sk, bone_map), walk)
+    assert q.dir_err_mean_deg < 5 and q.dir_err_worst_bone_deg < 10, q
+    assert q.foot_slide_cm < 1.0, q
+    assert q.round_trip_err < 1e-3, q
+
+
+def test_a_pose_arms_still_hang_like_the_source(walk):
+    """The A-pose rig's rest differs by 45 degrees at the shoulder; the motion must not inherit that."""
+    sk = _variant("a_pose")
+    align = RestAlignment.build(sk, BoneMap("a", {n: n for n in CANONICAL.names}, "Z"))
+    rot, trans = align.from_canonical(walk)
+    _, ps = sk.forward_kinematics(rot, trans)
+    pc = walk.positions()
+    i = CANONICAL.index
+    for side in ("left", "right"):
+        src = pc[:, i(f"{side}_wrist")] - pc[:, i(f"{side}_shoulder")]
+        rig = ps[:, sk.index(f"{side}_wrist")] - ps[:, sk.index(f"{side}_shoulder")]
+        assert quat.angle_between(src, rig).mean() < 2.0
