@@ -12,7 +12,7 @@ from pathlib import Path
 
 import bpy
 
-from .common import missing_message, report_error
+from .common import active_armature, missing_message, report_error
 
 # canonical joint -> label shown in the panel (the order is the panel's order)
 JOINT_LABELS = {
@@ -59,8 +59,7 @@ class MARIONETTE_OT_detect_bone_map(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and obj.type == "ARMATURE"
+        return active_armature(context) is not None
 
     def execute(self, context):
         msg = missing_message(("numpy", "scipy"))
@@ -89,8 +88,8 @@ class MARIONETTE_OT_clear_bone_map(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and obj.type == "ARMATURE" and len(obj.marionette_bone_map) > 0
+        obj = active_armature(context)
+        return obj is not None and len(obj.marionette_bone_map) > 0
 
     def execute(self, context):
         obj = context.active_object
@@ -109,8 +108,8 @@ class MARIONETTE_OT_save_bone_map(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and obj.type == "ARMATURE" and len(obj.marionette_bone_map) > 0
+        obj = active_armature(context)
+        return obj is not None and len(obj.marionette_bone_map) > 0
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self)
@@ -151,8 +150,7 @@ class MARIONETTE_OT_load_bone_map(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and obj.type == "ARMATURE"
+        return active_armature(context) is not None
 
     def invoke(self, context, event):
         context.window_manager.invoke_search_popup(self)

@@ -25,3 +25,9 @@ def report_error(op, exc: Exception) -> set[str]:
         traceback.print_exc()
         op.report({"ERROR"}, f"Marionette failed unexpectedly ({type(exc).__name__}: {exc}); see the console.")
     return {"CANCELLED"}
+
+
+def active_armature(context):
+    """The active object when it is an armature, else None."""
+    obj = context.active_object
+    return obj if obj is not None and obj.type == "ARMATURE" else None

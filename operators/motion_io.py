@@ -6,7 +6,7 @@ import os
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
-from .common import missing_message, report_error
+from .common import active_armature, missing_message, report_error
 
 
 def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: bool, root_motion: str = "HIP",
@@ -38,8 +38,7 @@ class MARIONETTE_OT_import_motion(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        return obj is not None and obj.type == "ARMATURE" and context.mode in {"OBJECT", "POSE"}
+        return active_armature(context) is not None and context.mode in {"OBJECT", "POSE"}
 
     def execute(self, context):
         msg = missing_message(("numpy", "scipy"))
