@@ -80,6 +80,24 @@ def center_crop(n: int, length: int = MAX_FRAMES) -> slice:
     return slice(s, s + length)
 
 
+MIN_TAKES = 10
+
+
+def evaluated_labels(meta: dict) -> tuple[list[str], list[str]]:
+    """Contents and styles the classifiers learn: those with at least MIN_TAKES takes, the same rule
+    that decides which contents have a test split. Contents with one or two takes (a single kick or
+    dance) would otherwise be classes the classifier can only memorise, which then catch anything
+    unusual."""
+    from collections import Counter
+
+    orig = [c for c in meta["clips"] if not c["mirrored"] and c["content"]]
+    cc = Counter(c["content"] for c in orig)
+    contents = sorted(k for k, v in cc.items() if v >= MIN_TAKES)
+    sc = Counter(c["style"] for c in orig if c["content"] in contents)
+    styles = sorted(k for k, v in sc.items() if v >= MIN_TAKES)
+    return contents, styles
+
+
 class Evaluator:
     """Both classifiers, trained once per dataset and cached under .cache/evaluator/."""
 
@@ -98,10 +116,10 @@ class Evaluator:
     @staticmethod
     def train_or_load(meta: dict, rotations, root, cache: Path, steps: int = 1500, seed: int = 0,
                       verbose: bool = True) -> "Evaluator":
-        key = hashlib.sha1(json.dumps([meta["contents"], meta["styles"], len(meta["clips"]), steps, seed, 2])
+        contents, styles = evaluated_labels(meta)
+        key = hashlib.sha1(json.dumps([contents, styles, len(meta["clips"]), steps, seed, 3])
                            .encode()).hexdigest()[:10]
         path = cache / f"evaluator_{key}.pt"
-        contents, styles = meta["contents"], meta["styles"]
         fps = meta["fps"]
         if path.exists():
             ck = torch.load(path, weights_only=False)
@@ -111,7 +129,8 @@ class Evaluator:
             return Evaluator(c, s, contents, styles)
         torch.manual_seed(seed)
         rng = random.Random(seed)
-        train = [c for c in meta["clips"] if c["split"] == "train" and c["content"]]
+        train = [c for c in meta["clips"] if c["split"] == "train" and c["content"] in contents
+                 and c["style"] in styles]
         feats = [motion_features(rotations[c["start"]:c["start"] + c["length"]],
                                  root[c["start"]:c["start"] + c["length"]], fps) for c in train]
         yc = torch.tensor([contents.index(c["content"]) for c in train])
