@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from scripts.blender_env import load_extension, reset_scene  # noqa: E402
 
-DEFAULT_PROMPT = "a person walks forward and waves with the right hand"
+DEFAULT_PROMPT = "a person waves with the right hand"
 
 
 def main(argv=None) -> int:
