@@ -12,8 +12,10 @@ import json
 import sys
 from pathlib import Path
 
+from training.data import shared_data_dir
+
 REPO = Path(__file__).resolve().parent.parent
-RIGS = REPO.parent / "shared" / "rigs"
+RIGS = shared_data_dir().parent / "rigs"
 GLB_RIGS = ("quaternius_human_male.glb", "quaternius_human_female.glb", "kenney_human_zombie.glb", "m2m_rig_human.glb")
 
 

@@ -239,7 +239,9 @@ def test_generate_onto_a_cc0_character(ext, scene, gen_mod, rig):
     import addon_utils
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[3] / "shared" / "rigs" / rig
+    from training.data import shared_data_dir
+
+    path = shared_data_dir().parent / "rigs" / rig
     if not path.is_file():
         pytest.skip("../shared/rigs is not on this machine")
     addon_utils.enable("io_scene_gltf2", default_set=True)
