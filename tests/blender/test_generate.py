@@ -237,7 +237,6 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(ext, scene, gen_mod,
 @pytest.mark.parametrize("rig", ["quaternius_human_male.glb", "kenney_human_zombie.glb"])
 def test_generate_onto_a_cc0_character(ext, scene, gen_mod, rig):
     import addon_utils
-    from pathlib import Path
 
     from training.data import shared_data_dir
 
