@@ -41,10 +41,6 @@ def _median3(x: np.ndarray) -> np.ndarray:
     return np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
 
 
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return quat.between(a / np.linalg.norm(a, axis=-1, keepdims=True), b / np.linalg.norm(b, axis=-1, keepdims=True))
-
-
 def two_bone_ik(
     orient: np.ndarray,
     pos: np.ndarray,
@@ -89,7 +85,7 @@ def two_bone_ik(
     # where the ankle is now, then swing the whole leg about the hip onto the target
     knee_pos = pa + quat.rotate(hip, knee_offset)
     ankle_pos = knee_pos + quat.rotate(knee, ankle_offset)
-    swing = _rotation_between(ankle_pos - pa, target - pa)
+    swing = quat.between(ankle_pos - pa, target - pa)  # normalises its inputs
     return quat.mul(swing, hip), quat.mul(swing, knee)
 
 
