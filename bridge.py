@@ -5,12 +5,17 @@ Everything here runs on the main thread.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 from .inference import quat
 from .inference.motion import MotionClip, MotionError
-from .inference.retarget import BoneMap, RestAlignment, RetargetError, detect_map
+from .inference.retarget import RIG_MAP_DIR, BoneMap, RestAlignment, RetargetError, detect_map
 from .inference.skeleton import CANONICAL
 
 CANONICAL_MAP = BoneMap("Marionette canonical", {n: n for n in CANONICAL.names}, "Z")
@@ -99,6 +104,221 @@ def armature_alignment(obj: bpy.types.Object, bone_map: BoneMap | None = None, s
     return RestAlignment.build(skeleton, bone_map, basis)
 
 
+# -- control rigs --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ControlLayer:
+    """How to animate a rig whose mapped bones are driven by constraints (Rigify's generated rig):
+    the map names the driven bones (Rigify's ORG bones); the motion is keyed on the controls."""
+
+    name: str
+    controls: tuple[tuple[str, str, bool], ...]
+    """(control bone, driven bone it follows, whether its location is keyed)"""
+    properties: dict
+    """pose bone -> {custom property: value} keyed with the motion (Rigify's IK/FK switches -> FK)"""
+    deform: tuple[str, ...]
+    """bones keyed with their evaluated pose when the animator asks for keys on the deform bones"""
+
+
+@lru_cache(maxsize=None)
+def _control_layers() -> tuple[ControlLayer, ...]:
+    out = []
+    for path in sorted(RIG_MAP_DIR.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "controls" in data:
+            out.append(ControlLayer(data["name"], tuple((c, r, bool(loc)) for c, r, loc in data["controls"]),
+                                    data.get("properties", {}), tuple(data.get("deform", ()))))
+    return tuple(out)
+
+
+def control_layer(obj) -> ControlLayer | None:
+    """The control layer of this armature, if it is a control rig Marionette knows (all its bones present)."""
+    if obj is None or obj.type != "ARMATURE":
+        return None
+    bones = obj.data.bones
+    for layer in _control_layers():
+        if all(c in bones and r in bones for c, r, _ in layer.controls) and all(b in obj.pose.bones for b in layer.properties):
+            return layer
+    return None
+
+
+RIG_TARGETS = ("CONTROLS", "DEFORM")
+
+
+def _matrix_basis_to_arrays(m) -> tuple[np.ndarray, np.ndarray]:
+    loc, rot, _ = m.decompose()
+    return np.array([rot.w, rot.x, rot.y, rot.z]), np.array(loc)
+
+
+def _control_levels(obj, names: list[str]) -> list[list[str]]:
+    """Controls grouped so that each group only depends (through parents and constraint targets on
+    this armature) on controls of earlier groups: one depsgraph update per group and frame."""
+    pose = obj.pose.bones
+    wanted = set(names)
+
+    def direct(name):
+        pb = pose[name]
+        out = [pb.parent.name] if pb.parent else []
+        for c in pb.constraints:
+            if getattr(c, "target", None) == obj and getattr(c, "subtarget", ""):
+                out.append(c.subtarget)
+        return out
+
+    level: dict[str, int] = {}
+
+    def control_deps(name):
+        found, stack, seen = set(), direct(name), set()
+        while stack:
+            b = stack.pop()
+            if b in seen or b not in pose:
+                continue
+            seen.add(b)
+            if b in wanted and b != name:
+                found.add(b)
+            else:
+                stack.extend(direct(b))
+        return found
+
+    deps = {n: control_deps(n) for n in names}
+
+    def depth(n, visiting=()):
+        if n not in level:
+            if n in visiting:
+                return 0
+            level[n] = 1 + max((depth(d, visiting + (n,)) for d in deps[n]), default=-1)
+        return level[n]
+
+    for n in names:
+        depth(n)
+    groups: list[list[str]] = [[] for _ in range(max(level.values()) + 1)]
+    for n in names:
+        groups[level[n]].append(n)
+    return groups
+
+
+def _pose_matrices(skeleton, rotations, translations, index: list[int]) -> np.ndarray:
+    """(T, len(index), 4, 4) armature-space pose matrices of some skeleton joints (Blender bones)."""
+    ws, ps = skeleton.forward_kinematics(rotations, translations)
+    T = ws.shape[0]
+    out = np.zeros((T, len(index), 4, 4))
+    out[..., :3, :3] = quat.to_matrix(ws[:, index])
+    out[..., :3, 3] = ps[:, index]
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def _write_controls(obj, layer: ControlLayer, align, rotations, translations, name, frame_start,
+                    object_location, deform: bool):
+    """Key the control layer so the driven bones take the retargeted pose: for every frame each
+    control is placed (pose-space matrix) where its driven bone's motion carries it, group by group."""
+    names = list(align.skeleton.names)
+    controls = [c for c, _, _ in layer.controls]
+    refs = [names.index(r) for _, r, _ in layer.controls]
+    rest = {b.name: np.array(b.matrix_local) for b in obj.data.bones}
+    pose_ref = _pose_matrices(align.skeleton, rotations, translations, refs)
+    attach = np.stack([np.linalg.inv(rest[r]) @ rest[c] for c, r, _ in layer.controls])
+    targets = pose_ref @ attach  # (T, C, 4, 4)
+    T = targets.shape[0]
+    groups = _control_levels(obj, controls)
+    col = {c: i for i, c in enumerate(controls)}
+    pose = obj.pose.bones
+    baked = [b for b in layer.deform if b in pose] if deform else []
+
+    ad = obj.animation_data
+    previous = (ad.action, getattr(ad, "action_slot", None)) if ad else (None, None)
+    saved = {pb.name: pb.matrix_basis.copy() for pb in pose}
+    saved_props = {b: {k: pose[b].get(k) for k in props} for b, props in layer.properties.items()}
+    view_layer = bpy.context.view_layer
+    rot_keys = {c: np.empty((T, 4)) for c in controls + baked}
+    loc_keys = {c: np.empty((T, 3)) for c in controls + baked}
+    try:
+        if ad is not None:
+            ad.action = None
+        for b, props in layer.properties.items():
+            for k, v in props.items():
+                pose[b][k] = v
+        identity = Matrix.Identity(4)
+        for pb in pose:
+            pb.matrix_basis = identity
+        view_layer.update()
+        for t in range(T):
+            for group in groups:
+                for c in group:
+                    pose[c].matrix = Matrix(targets[t, col[c]].tolist())
+                view_layer.update()
+            for c in controls:
+                rot_keys[c][t], loc_keys[c][t] = _matrix_basis_to_arrays(pose[c].matrix_basis)
+            for b in baked:
+                pb = pose[b]
+                m = obj.convert_space(pose_bone=pb, matrix=pb.matrix, from_space="POSE", to_space="LOCAL")
+                rot_keys[b][t], loc_keys[b][t] = _matrix_basis_to_arrays(m)
+    finally:
+        for pb in pose:
+            pb.matrix_basis = saved[pb.name]
+        for b, props in saved_props.items():
+            for k, v in props.items():
+                if v is not None:
+                    pose[b][k] = v
+        if ad is not None:
+            ad.action = previous[0]
+            if previous[1] is not None and hasattr(ad, "action_slot"):
+                ad.action_slot = previous[1]
+    action = _new_action(obj, name)
+    frames = frame_start + np.arange(T, dtype=np.float64)
+    # location keys where the map asks, and where a free control had to move to follow its bone
+    # (Rigify's upper FK spine hangs from the hips control)
+    size = float(np.ptp(np.stack([r[:3, 3] for r in rest.values()]), axis=0).max())
+    moved = {c for c, _, loc in layer.controls if loc} | set(baked)
+    moved |= {c for c in controls if not all(pose[c].lock_location) and np.abs(loc_keys[c]).max() > 1e-4 * size}
+    for c in controls + baked:
+        pb = pose[c]
+        pb.rotation_mode = "QUATERNION"
+        q = quat.make_continuous(rot_keys[c])
+        q *= np.sign(q[0, 0]) or 1.0  # start on the w >= 0 side: the same pose always gives the same keys
+        path = pb.path_from_id("rotation_quaternion")
+        for i in range(4):
+            _set_keys(_ensure_fcurve(action, obj, path, i, c), frames, q[:, i])
+        if c in moved:
+            path = pb.path_from_id("location")
+            for i in range(3):
+                _set_keys(_ensure_fcurve(action, obj, path, i, c), frames, loc_keys[c][:, i])
+    for b, props in layer.properties.items():
+        for k, v in props.items():
+            _set_keys(_ensure_fcurve(action, obj, f'pose.bones["{b}"]["{k}"]', 0, b), frames, np.full(T, float(v)))
+    if object_location is not None:
+        for i in range(3):
+            _set_keys(_ensure_fcurve(action, obj, "location", i, "Object Transforms"), frames, object_location[:, i])
+    return action
+
+
+def evaluated_pose(obj, action, bones: list[str], frame_start: int, num_frames: int):
+    """Armature-space orientations (T, n, 4) and head positions (T, n, 3) of some bones as Blender
+    evaluates them (constraints, drivers, IK included) while `action` plays."""
+    scene = bpy.context.scene
+    ad = obj.animation_data or obj.animation_data_create()
+    previous = (ad.action, getattr(ad, "action_slot", None))
+    frame = scene.frame_current
+    ws = np.empty((num_frames, len(bones), 4))
+    ps = np.empty((num_frames, len(bones), 3))
+    try:
+        if action is not None:
+            ad.action = action
+            assign_action_slot(obj, action)
+        for t in range(num_frames):
+            scene.frame_set(frame_start + t)
+            for i, b in enumerate(bones):
+                m = np.array(obj.pose.bones[b].matrix)
+                r = m[:3, :3] / np.linalg.norm(m[:3, :3], axis=0)
+                ws[t, i] = quat.from_matrix(r)
+                ps[t, i] = m[:3, 3]
+    finally:
+        ad.action = previous[0]
+        if previous[1] is not None and hasattr(ad, "action_slot"):
+            ad.action_slot = previous[1]
+        scene.frame_set(frame)
+    return quat.make_continuous(ws), ps
+
+
 # -- actions -----------------------------------------------------------------------------------
 
 def _ensure_fcurve(action, obj, data_path: str, index: int, group: str):
@@ -136,6 +356,18 @@ def _set_keys(fc, frames: np.ndarray, values: np.ndarray) -> None:
     fc.update()
 
 
+def _new_action(obj, name: str):
+    """A new, empty Action on `obj`; the previous one gets a fake user so it stays in the file untouched."""
+    if obj.animation_data is None:
+        obj.animation_data_create()
+    previous = obj.animation_data.action
+    if previous is not None:
+        previous.use_fake_user = True
+    action = bpy.data.actions.new(name)
+    obj.animation_data.action = action
+    return action
+
+
 def write_action(
     obj: bpy.types.Object,
     name: str,
@@ -153,13 +385,7 @@ def write_action(
     Quaternion keys for `keyed_bones`, location keys for `moved_bones`. The object's previous
     action is kept in the file (fake user) and is not modified.
     """
-    if obj.animation_data is None:
-        obj.animation_data_create()
-    previous = obj.animation_data.action
-    if previous is not None:
-        previous.use_fake_user = True
-    action = bpy.data.actions.new(name)
-    obj.animation_data.action = action
+    action = _new_action(obj, name)
     T = rotations.shape[0]
     frames = frame_start + np.arange(T, dtype=np.float64)
     rest = skeleton.rest_local_rotations()
@@ -240,8 +466,13 @@ def write_clip(
     scale_root: bool = True,
     root_motion: str = "HIP",
     foot_lock: bool = True,
+    rig_target: str | None = None,
 ):
     """Retarget a canonical clip onto an armature and key it as a new Action.
+
+    rig_target: on a control rig (Rigify's generated rig), "CONTROLS" keys the FK controls (and
+    switches the limbs to FK); "DEFORM" also keys the deform bones with their evaluated pose.
+    Default: the armature's own setting (`marionette_rig_target`).
 
     foot_lock: pin the rig's ankles wherever the clip's feet are planted (different leg proportions
     would otherwise make them slide a little).
@@ -263,10 +494,18 @@ def write_clip(
     rotations, translations = align.from_canonical(clip, scale_root=scale_root)
     if foot_lock:
         rotations = align.lock_feet(rotations, translations, clip)
+        translations = align.attach_detached(rotations, translations)
     skeleton = align.skeleton
     names = list(skeleton.names)
     keyed = {names[m] for m in align.mapping if m >= 0}
-    pelvis = names[int(align.mapping[0])]
+    # Bones between mapped ones (CMU's LHipJoint, a second neck bone) are keyed at rest as well: the
+    # retargeting assumes them there, and unkeyed they would keep a pose left by the previous action.
+    for m in list(keyed):
+        p = skeleton.parents[names.index(m)]
+        while p >= 0 and names[p] not in keyed and names[p] in obj.pose.bones:
+            keyed.add(names[p])
+            p = skeleton.parents[p]
+    moved = {names[b] for b in align.moved_bones()}
     object_path = None
     if root_motion == "OBJECT":
         # canonical metres -> armature units (leg-length scale) -> world, added to where the object stands
@@ -276,7 +515,14 @@ def write_clip(
         d = quat.rotate(np.broadcast_to(quat.conj(align.basis), (clip.num_frames, 4)), d) / k
         m3 = np.array(obj.matrix_world.to_3x3())
         object_path = np.array(obj.location) + d @ m3.T
-    return write_action(obj, name, rotations, translations, skeleton, names, frame_start, keyed, {pelvis},
+    layer = control_layer(obj)
+    if layer is not None:
+        target = rig_target or getattr(obj, "marionette_rig_target", "CONTROLS")
+        if target not in RIG_TARGETS:
+            raise MotionError(f"Rig target must be one of {', '.join(RIG_TARGETS)}; got {target!r}.")
+        return _write_controls(obj, layer, align, rotations, translations, name, frame_start, object_path,
+                               deform=target == "DEFORM")
+    return write_action(obj, name, rotations, translations, skeleton, names, frame_start, keyed, moved,
                         object_location=object_path)
 
 
@@ -293,6 +539,14 @@ def read_clip(
     if num_frames <= 0:
         raise MotionError("There are no frames to read.")
     align = armature_alignment(obj, bone_map)
+    if control_layer(obj) is not None:
+        # the mapped bones follow controls through constraints: read them as Blender evaluates them
+        names = list(align.skeleton.names)
+        mapped = [int(m) for m in align.mapping if m >= 0]
+        ws = np.tile(quat.IDENTITY, (num_frames, len(names), 1))
+        ps = np.zeros((num_frames, len(names), 3))
+        ws[:, mapped], ps[:, mapped] = evaluated_pose(obj, action, [names[m] for m in mapped], frame_start, num_frames)
+        return align.posed_to_canonical(ws, ps, fps, scale_root=scale_root)
     rot, trans = read_action(obj, action, align.skeleton, list(align.skeleton.names), frame_start, num_frames)
     return align.to_canonical(rot, trans, fps, scale_root=scale_root)
 

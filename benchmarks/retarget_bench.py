@@ -2,9 +2,10 @@
 
     python -m benchmarks.retarget_bench
 
-Rigs: the CC0 characters in ../shared/rigs (glTF), Rigify's human metarig, and armatures that
-Blender's BVH importer builds from a Bandai-Namco and a CMU file. Source motion: a held-out-style
-real walk (Bandai-Namco dataset-1 walk) on the canonical skeleton, plus a CMU clip.
+Rigs: the CC0 characters in ../shared/rigs (glTF, RobotExpressive included), Rigify's human metarig
+and its generated rig, and armatures that Blender's BVH importer builds from a Bandai-Namco and a
+CMU file. Source motion: a real walk (Bandai-Namco) on the canonical skeleton. Every figure comes
+from the pose Blender evaluates from the keys the add-on writes.
 """
 from __future__ import annotations
 
@@ -41,6 +42,52 @@ def load_rigs(bpy, addon_utils, reset_scene, bvh_files) -> list[tuple[str, objec
     return out
 
 
+def load_control_rigs(bpy, addon_utils) -> list[tuple[str, object]]:
+    """Rigify's generated rig (from the human metarig) and the RobotExpressive glTF, whose feet are IK
+    targets outside the leg chain inside a scaled, rotated armature object."""
+    out = []
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    meta = bpy.context.view_layer.objects.active
+    meta.location.x = 3.0
+    bpy.ops.pose.rigify_generate()
+    out.append(("rigify_generated_rig", bpy.context.view_layer.objects.active))
+    path = RIGS / "quaternius_robot_expressive.glb"
+    if path.is_file():
+        before = set(bpy.data.objects)
+        bpy.ops.import_scene.gltf(filepath=str(path))
+        out.append((path.name, next(o for o in set(bpy.data.objects) - before if o.type == "ARMATURE")))
+    return out
+
+
+def measure_on_rig(bpy, bridge, rq, obj, clip, round_trip_frames: int = 40):
+    """Retarget `clip` onto the rig through the add-on's own writer, then measure the pose Blender
+    evaluates from the keys (constraints and control rigs included): bone directions and planted feet.
+    Round trip: keys written, read back to canonical and written again; the largest key change."""
+    import numpy as np
+
+    align = bridge.armature_alignment(obj)
+    names = list(align.skeleton.names)
+    mapped = [int(m) for m in align.mapping if m >= 0]
+    # Rigify's generated rig: measure the deform bones (what moves the mesh) in place of the ORG bones
+    measured = [f"DEF-{names[m][4:]}" if names[m].startswith("ORG-") and f"DEF-{names[m][4:]}" in obj.data.bones
+                else names[m] for m in mapped]
+    action = bridge.write_clip(obj, clip, "retarget check", 1)
+    ps = np.zeros((clip.num_frames, len(names), 3))
+    _, ps[:, mapped] = bridge.evaluated_pose(obj, action, measured, 1, clip.num_frames)
+    part = clip.slice(0, round_trip_frames)
+    a = bridge.write_clip(obj, part, "round trip 1", 1, foot_lock=False)
+    back = bridge.read_clip(obj, a, 1, part.num_frames, part.fps)
+    b = bridge.write_clip(obj, back, "round trip 2", 1, foot_lock=False)
+    ka = {(fc.data_path, fc.array_index): np.array([k.co[1] for k in fc.keyframe_points]) for fc in bridge.action_fcurves(a, obj)}
+    kb = {(fc.data_path, fc.array_index): np.array([k.co[1] for k in fc.keyframe_points]) for fc in bridge.action_fcurves(b, obj)}
+    rt = max(np.abs(ka[k] - kb[k]).max() for k in ka) if ka.keys() == kb.keys() else float("inf")
+    obj.animation_data.action = None
+    for act in (action, a, b):
+        bpy.data.actions.remove(act)
+    return rq.measure_posed(align, clip, ps, float(rt))
+
+
 def main() -> int:
     from scripts.blender_env import load_extension, reset_scene
     from training import data
@@ -56,15 +103,14 @@ def main() -> int:
     rq = importlib.import_module(ext.__name__ + ".inference.retarget_quality")
     bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
     retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
-    clip = retarget.bvh_to_canonical(bvh.read_bvh(data.bandai_file())).resample(30)
+    clip = retarget.bvh_to_canonical(bvh.read_bvh(data.bandai_file())).resample(24)  # the scene's rate
     bvh_files = [data.bandai_file("dataset-2_walk_normal_001.bvh") or data.bandai_file(),
                  data.cmu_dir() / "bvh_cgspeed" / "02_01.bvh"]
     reset_scene()
     rows = {}
-    for label, obj in load_rigs(bpy, addon_utils, reset_scene, bvh_files):
-        align = bridge.armature_alignment(obj)
-        q = rq.measure(align, clip)
-        rows[label] = q.__dict__
+    rigs = load_rigs(bpy, addon_utils, reset_scene, bvh_files) + load_control_rigs(bpy, addon_utils)
+    for label, obj in rigs:
+        rows[label] = measure_on_rig(bpy, bridge, rq, obj, clip).__dict__
     vals = list(rows.values())
     print(json.dumps({
         "retarget_rigs": len(rows),

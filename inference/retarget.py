@@ -293,7 +293,13 @@ class RestAlignment:
         if not np.isfinite(rotations).all() or (translations is not None and not np.isfinite(translations).all()):
             raise MotionError("The motion contains NaN or infinite values.")
         ws, ps = self.skeleton.forward_kinematics(rotations, translations)
-        T = rotations.shape[0]
+        return self.posed_to_canonical(ws, ps, fps, scale_root=scale_root)
+
+    def posed_to_canonical(self, ws: np.ndarray, ps: np.ndarray, fps: float, scale_root: bool = True) -> MotionClip:
+        """A clip from the other skeleton's posed joints: world orientations (T, J, 4) and positions
+        (T, J, 3). Only mapped joints are read, so poses evaluated by Blender (constraints, control
+        rigs) can come in directly."""
+        T = ws.shape[0]
         _, pc = CANONICAL.rest_pose()
         wc = np.empty((T, NUM_JOINTS, 4))
         for j in range(NUM_JOINTS):
@@ -368,7 +374,46 @@ class RestAlignment:
         else:
             # Joints above the pelvis (a "root" bone, BVH's joint_Root) stay in their rest pose.
             translations[:, pelvis] = quat.rotate(np.broadcast_to(quat.conj(w0[parent]), (T, 4)), target - p0[parent])
-        return quat.make_continuous(local), translations
+        local = quat.make_continuous(local)
+        return local, self.attach_detached(local, translations)
+
+    def detached(self) -> list[tuple[int, int]]:
+        """(bone, anchor) for mapped bones that hang elsewhere in the rig than under the bone of
+        their canonical parent: game rigs keep feet as IK targets under the root (RobotExpressive).
+        Such a bone is moved (location keys) to where it would be if it were fixed to its anchor."""
+        out = []
+        for j in range(1, NUM_JOINTS):
+            b = int(self.mapping[j])
+            a = _nearest_mapped_ancestor(j, self.mapping)
+            if b < 0 or a < 0:
+                continue
+            anchor = int(self.mapping[a])
+            p = self.skeleton.parents[b]
+            while p >= 0 and p != anchor:
+                p = self.skeleton.parents[p]
+            if p < 0:
+                out.append((b, anchor))
+        return out
+
+    def attach_detached(self, rotations: np.ndarray, translations: np.ndarray) -> np.ndarray:
+        """`translations` with every detached bone (see `detached`) placed rigidly on its anchor."""
+        pairs = self.detached()
+        if not pairs:
+            return translations
+        translations = np.array(translations, dtype=np.float64)
+        w0, p0 = self.skeleton.rest_pose()
+        T = rotations.shape[0]
+        for b, anchor in pairs:
+            ws, ps = self.skeleton.forward_kinematics(rotations, translations)
+            rel = quat.mul(ws[:, anchor], np.broadcast_to(quat.conj(w0[anchor]), (T, 4)))
+            target = ps[:, anchor] + quat.rotate(rel, np.broadcast_to(p0[b] - p0[anchor], (T, 3)))
+            p = self.skeleton.parents[b]
+            translations[:, b] = quat.rotate(quat.conj(ws[:, p]), target - ps[:, p])
+        return translations
+
+    def moved_bones(self) -> list[int]:
+        """Bones that need location keys: the pelvis (root motion) and detached bones."""
+        return [int(self.mapping[0])] + [b for b, _ in self.detached()]
 
     def lock_feet(self, rotations: np.ndarray, translations: np.ndarray, clip: MotionClip) -> np.ndarray:
         """Rotations (from `from_canonical(clip)`) with the rig's planted feet held in place wherever
@@ -377,6 +422,7 @@ class RestAlignment:
 
         contacts = contacts_from_motion(clip, height=0.04, speed=0.2)
         legs, flags = {}, {}
+        detached = dict(self.detached())
         for side, cols in (("left", (0, 1)), ("right", (2, 3))):
             idx = [int(self.mapping[CANONICAL.index(f"{side}_{n}")]) for n in ("hip", "knee", "ankle", "foot")]
             if min(idx[:3]) >= 0:
@@ -384,7 +430,45 @@ class RestAlignment:
                 flags[side] = (_median3(contacts[:, cols[0]]) > 0.5, _median3(contacts[:, cols[1]]) > 0.5)
         forward = quat.rotate(quat.conj(self.basis), np.array([0.0, -1.0, 0.0]))
         # heights are left free here: the rig's floor is where its own feet are
-        return lock_feet_skeleton(self.skeleton, rotations, translations, legs, flags, forward, (-np.inf, -np.inf))
+        free = (-np.inf, -np.inf)
+        plain = {s: leg for s, leg in legs.items() if leg[2] not in detached}
+        rotations = lock_feet_skeleton(self.skeleton, rotations, translations, plain, flags, forward, free)
+        for side in set(legs) - set(plain):
+            # A foot outside the leg chain: solve the leg as a chain ending on where the foot is fixed.
+            chain, rot, trans = self._leg_chain(rotations, translations, legs[side])
+            rot = lock_feet_skeleton(chain, rot, trans, {side: (1, 2, 3, 4 if legs[side][3] >= 0 else -1)},
+                                     flags, forward, free)
+            rotations = rotations.copy()
+            rotations[:, legs[side][0]] = rot[:, 1]
+            rotations[:, legs[side][1]] = rot[:, 2]
+        return rotations
+
+    def _leg_chain(self, rotations, translations, leg):
+        """A small skeleton (hip's parent, hip, knee, ankle[, toe]) in which the ankle hangs under the
+        knee as it does at rest, posed like the rig (the hip's parent carries its world pose)."""
+        sk = self.skeleton
+        h, k, a, t = leg
+        ws, ps = sk.forward_kinematics(rotations, translations)
+        w0, p0 = sk.rest_pose()
+        rest = sk.rest_local_rotations()
+        bones = [sk.parents[h], h, k, a] + ([t] if t >= 0 else [])
+        offsets = [np.zeros(3), sk.offsets[h], sk.offsets[k], quat.rotate(quat.conj(w0[k]), p0[a] - p0[k])]
+        rests = [quat.IDENTITY, rest[h], rest[k], quat.mul(quat.conj(w0[k]), w0[a])]
+        if t >= 0:
+            offsets.append(sk.offsets[t])
+            rests.append(rest[t])
+        chain = Skeleton(tuple(f"_{i}" for i in range(len(bones))), tuple(range(-1, len(bones) - 1)),
+                         np.array(offsets), np.array(rests))
+        T = rotations.shape[0]
+        rot = np.tile(quat.IDENTITY, (T, len(bones), 1))
+        trans = np.tile(chain.offsets, (T, 1, 1))
+        rot[:, 0] = ws[:, bones[0]]
+        trans[:, 0] = ps[:, bones[0]]
+        rot[:, 1], rot[:, 2] = rotations[:, h], rotations[:, k]
+        rot[:, 3] = quat.mul(quat.conj(quat.mul(ws[:, k], np.broadcast_to(rests[3], (T, 4)))), ws[:, a])
+        if t >= 0:
+            rot[:, 4], trans[:, 4] = rotations[:, t], translations[:, t]
+        return chain, rot, trans
 
     def bone_direction_errors(self, rotations, translations, clip: MotionClip) -> dict[str, np.ndarray]:
         """Per canonical bone (limbs, spine, neck, collar bones), the angle in degrees, per frame,

@@ -33,35 +33,36 @@ class RetargetQuality:
     """rig -> canonical -> rig: largest change of a mapped joint's local rotation matrix entry."""
 
 
-def bone_directions(align, clip: MotionClip, rotations=None, translations=None) -> dict[str, np.ndarray]:
-    """Per canonical bone, per frame: degrees between the clip's bone and the rig's bone after retargeting
-    (the rig posed by `rotations`/`translations`, default: `align.from_canonical(clip)`)."""
-    if rotations is None:
-        rotations, translations = align.from_canonical(clip)
-    _, ps = align.skeleton.forward_kinematics(rotations, translations)
+def measure(align, clip: MotionClip, contacts: np.ndarray | None = None, foot_lock: bool = True) -> RetargetQuality:
+    """Quality of retargeting `clip` with `align` alone (the rig posed by our own forward kinematics)."""
+    rot, trans = align.from_canonical(clip)
+    if foot_lock:
+        rot = align.lock_feet(rot, trans, clip)
+        trans = align.attach_detached(rot, trans)
+    _, ps = align.skeleton.forward_kinematics(rot, trans)
+    back = align.to_canonical(rot, trans, clip.fps)
+    rot2, _ = align.from_canonical(back)
+    mapped = [int(m) for m in align.mapping if m >= 0]
+    rt = np.abs(quat.to_matrix(rot2[:, mapped]) - quat.to_matrix(rot[:, mapped])).max()
+    return measure_posed(align, clip, ps, float(rt), contacts)
+
+
+def measure_posed(align, clip: MotionClip, ps: np.ndarray, round_trip_err: float,
+                  contacts: np.ndarray | None = None) -> RetargetQuality:
+    """Quality from the rig's joint positions (T, J, 3) in its own space, however they were posed
+    (e.g. as Blender evaluated the written keys, constraints included); only mapped joints are read."""
     T = clip.num_frames
     ps = quat.rotate(np.broadcast_to(align.basis, (T, 1, 4)), ps)
     pc = clip.positions()
-    out = {}
+    dirs = {}
     for j in range(NUM_JOINTS):
         if align.mapping[j] < 0 or len(align.targets[j]) != 1:
             continue  # hips and collar offsets: skeletons place those joints differently by design
         k = align.targets[j][0]
-        out[f"{JOINT_NAMES[j]}->{JOINT_NAMES[k]}"] = quat.angle_between(
+        dirs[f"{JOINT_NAMES[j]}->{JOINT_NAMES[k]}"] = quat.angle_between(
             pc[:, k] - pc[:, j], ps[:, align.mapping[k]] - ps[:, align.mapping[j]])
-    return out
-
-
-def measure(align, clip: MotionClip, contacts: np.ndarray | None = None, foot_lock: bool = True) -> RetargetQuality:
-    rot, trans = align.from_canonical(clip)
-    if foot_lock:
-        rot = align.lock_feet(rot, trans, clip)
-    dirs = bone_directions(align, clip, rot, trans)
     per_bone = {k: float(v.mean()) for k, v in dirs.items()}
-    _, ps = align.skeleton.forward_kinematics(rot, trans)
-    T = clip.num_frames
-    ps = quat.rotate(np.broadcast_to(align.basis, (T, 1, 4)), ps) * align.scale  # metres, Z up
-    pc = clip.positions()
+    ps = ps * align.scale  # metres, Z up
     slide_rig, slide_src = [], []
     if contacts is None:
         contacts = contacts_from_motion(clip, height=0.03, speed=0.1)  # truly planted joints only
@@ -72,15 +73,11 @@ def measure(align, clip: MotionClip, contacts: np.ndarray | None = None, foot_lo
         for s0, e in contact_periods(contacts[:, col] > 0.5, min_frames=3):
             slide_rig.append(float(np.linalg.norm(ps[s0:e, a, :2] - ps[s0, a, :2], axis=-1).max()))
             slide_src.append(float(np.linalg.norm(pc[s0:e, j, :2] - pc[s0, j, :2], axis=-1).max()))
-    back = align.to_canonical(rot, trans, clip.fps)
-    rot2, _ = align.from_canonical(back)
-    mapped = [int(m) for m in align.mapping if m >= 0]
-    rt = np.abs(quat.to_matrix(rot2[:, mapped]) - quat.to_matrix(rot[:, mapped])).max()
     return RetargetQuality(
         coverage=float((align.mapping >= 0).mean()),
         dir_err_mean_deg=float(np.mean(np.concatenate(list(dirs.values())))) if dirs else float("nan"),
         dir_err_worst_bone_deg=max(per_bone.values()) if per_bone else float("nan"),
         foot_slide_cm=100 * float(np.mean(slide_rig)) if slide_rig else 0.0,
         source_foot_slide_cm=100 * float(np.mean(slide_src)) if slide_src else 0.0,
-        round_trip_err=float(rt),
+        round_trip_err=round_trip_err,
     )
