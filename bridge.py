@@ -224,45 +224,37 @@ def _write_controls(obj, layer: ControlLayer, align, rotations, translations, na
     pose = obj.pose.bones
     baked = [b for b in layer.deform if b in pose] if deform else []
 
-    ad = obj.animation_data
-    previous = (ad.action, getattr(ad, "action_slot", None)) if ad else (None, None)
-    saved = {pb.name: pb.matrix_basis.copy() for pb in pose}
-    saved_props = {b: {k: pose[b].get(k) for k in props} for b, props in layer.properties.items()}
-    view_layer = bpy.context.view_layer
     rot_keys = {c: np.empty((T, 4)) for c in controls + baked}
     loc_keys = {c: np.empty((T, 3)) for c in controls + baked}
+    # Work on a copy of the rig object (constraints and drivers follow it to the copy): the animator's
+    # pose and properties stay untouched, and meshes bound to the rig are not re-evaluated every step.
+    work = obj.copy()
+    bpy.context.scene.collection.objects.link(work)
     try:
-        if ad is not None:
-            ad.action = None
+        if work.animation_data is not None:
+            work.animation_data.action = None
+        wpose = work.pose.bones
         for b, props in layer.properties.items():
             for k, v in props.items():
-                pose[b][k] = v
+                wpose[b][k] = v
         identity = Matrix.Identity(4)
-        for pb in pose:
+        for pb in wpose:
             pb.matrix_basis = identity
+        view_layer = bpy.context.view_layer
         view_layer.update()
         for t in range(T):
             for group in groups:
                 for c in group:
-                    pose[c].matrix = Matrix(targets[t, col[c]].tolist())
+                    wpose[c].matrix = Matrix(targets[t, col[c]].tolist())
                 view_layer.update()
             for c in controls:
-                rot_keys[c][t], loc_keys[c][t] = _matrix_basis_to_arrays(pose[c].matrix_basis)
+                rot_keys[c][t], loc_keys[c][t] = _matrix_basis_to_arrays(wpose[c].matrix_basis)
             for b in baked:
-                pb = pose[b]
-                m = obj.convert_space(pose_bone=pb, matrix=pb.matrix, from_space="POSE", to_space="LOCAL")
+                pb = wpose[b]
+                m = work.convert_space(pose_bone=pb, matrix=pb.matrix, from_space="POSE", to_space="LOCAL")
                 rot_keys[b][t], loc_keys[b][t] = _matrix_basis_to_arrays(m)
     finally:
-        for pb in pose:
-            pb.matrix_basis = saved[pb.name]
-        for b, props in saved_props.items():
-            for k, v in props.items():
-                if v is not None:
-                    pose[b][k] = v
-        if ad is not None:
-            ad.action = previous[0]
-            if previous[1] is not None and hasattr(ad, "action_slot"):
-                ad.action_slot = previous[1]
+        bpy.data.objects.remove(work)
     action = _new_action(obj, name)
     frames = frame_start + np.arange(T, dtype=np.float64)
     # location keys where the map asks, and where a free control had to move to follow its bone

@@ -107,6 +107,16 @@ def register():
     bpy.types.Object.marionette_variations = bpy.props.CollectionProperty(type=MARIONETTE_PG_variation)
     bpy.types.Object.marionette_bone_map = bpy.props.CollectionProperty(type=MARIONETTE_PG_bone_row)
     bpy.types.Object.marionette_bone_map_source = bpy.props.StringProperty(name="Bone Map")
+    bpy.types.Object.marionette_rig_target = bpy.props.EnumProperty(
+        name="Keys On",
+        description="Where motion is keyed on a control rig (Rigify's generated rig)",
+        items=[
+            ("CONTROLS", "FK Controls", "Key the FK controls and switch arms and legs to FK: the rig stays fully editable"),
+            ("DEFORM", "Deform Bones Too", "Also key the deform (DEF) bones with their evaluated pose, for exporting "
+             "a deform-only skeleton; the controls still drive the rig"),
+        ],
+        default="CONTROLS",
+    )
     bpy.types.Object.marionette_variation_index = bpy.props.IntProperty(
         name="Variation", description="The take shown on the character", default=0, update=_show_variation
     )
@@ -114,6 +124,7 @@ def register():
 
 def unregister():
     del bpy.types.Object.marionette_variation_index
+    del bpy.types.Object.marionette_rig_target
     del bpy.types.Object.marionette_bone_map_source
     del bpy.types.Object.marionette_bone_map
     del bpy.types.Object.marionette_variations

@@ -130,6 +130,8 @@ class MARIONETTE_PT_bone_map(_Panel, bpy.types.Panel):
 
         layout = self.layout
         obj = context.active_object
+        if "rig_id" in obj.data:  # Rigify's mark on a generated rig: the controls drive the bones
+            layout.prop(obj, "marionette_rig_target")
         rows = obj.marionette_bone_map
         if not len(rows):
             layout.label(text="Found automatically when needed.", icon="INFO")
