@@ -32,6 +32,12 @@ def load_rigs(bpy, addon_utils, reset_scene, bvh_files) -> list[tuple[str, objec
             bpy.ops.import_scene.gltf(filepath=str(path))
             arm = next(o for o in set(bpy.data.objects) - before if o.type == "ARMATURE")
             out.append((name, arm))
+    if out and out[-1][0] == "m2m_rig_human.glb":
+        import importlib
+
+        from scripts.blender_env import PACKAGE
+
+        out.append(("m2m_rig_human.glb, A-pose rest", a_pose_copy(bpy, importlib.import_module(PACKAGE + ".bridge"), out[-1][1])))
     bpy.ops.marionette.add_character(character_type="RIGIFY")
     out.append(("rigify_metarig", bpy.context.view_layer.objects.active))
     for path in bvh_files:
@@ -40,6 +46,36 @@ def load_rigs(bpy, addon_utils, reset_scene, bvh_files) -> list[tuple[str, objec
         arm = next(o for o in set(bpy.data.objects) - before if o.type == "ARMATURE")
         out.append((f"bvh:{Path(path).name}", arm))
     return out
+
+
+def a_pose_copy(bpy, bridge, obj, degrees: float = 45.0):
+    """A copy of a T-pose glTF rig re-rested in an A-pose: upper arms lowered by `degrees` about the
+    character's forward axis, then Blender's Apply Pose as Rest Pose. (The shared A-pose mannequin
+    is a mesh without an armature, so this is the A-pose rig the tests use.)"""
+    import numpy as np
+    from mathutils import Matrix, Quaternion, Vector
+
+    copy = obj.copy()
+    copy.data = obj.data.copy()
+    copy.animation_data_clear()
+    bpy.context.scene.collection.objects.link(copy)
+    align = bridge.armature_alignment(copy)
+    w, x, y, z = align.basis  # armature space -> Z-up canonical, where the character faces -Y
+    forward = Quaternion((w, -x, -y, -z)) @ Vector((0.0, -1.0, 0.0))
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        pb = copy.pose.bones[align.bone_map.joints[f"{side}_shoulder"]]
+        head = pb.bone.head_local
+        turn = Matrix.Rotation(np.radians(sign * degrees), 4, forward)
+        pb.matrix = Matrix.Translation(head) @ turn @ Matrix.Translation(-head) @ pb.bone.matrix_local
+    view_layer = bpy.context.view_layer
+    for o in view_layer.objects:
+        o.select_set(False)
+    view_layer.objects.active = copy
+    copy.select_set(True)
+    bpy.ops.object.mode_set(mode="POSE")
+    bpy.ops.pose.armature_apply(selected=False)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return copy
 
 
 def load_control_rigs(bpy, addon_utils) -> list[tuple[str, object]]:

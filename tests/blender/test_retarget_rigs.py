@@ -35,8 +35,20 @@ def walk(ext):
 
 def test_every_test_rig_is_loaded(rigs):
     labels = [label for label, _ in rigs]
-    assert len(labels) == len(GLB_RIGS) + 5
+    assert len(labels) == len(GLB_RIGS) + 6
+    assert "m2m_rig_human.glb, A-pose rest" in labels
     assert {"rigify_metarig", "rigify_generated_rig", "quaternius_robot_expressive.glb"} <= set(labels)
+
+
+def test_a_pose_rig_really_rests_in_an_a_pose(ext, rigs):
+    obj = dict(rigs)["m2m_rig_human.glb, A-pose rest"]
+    bridge = importlib.import_module(ext.__name__ + ".bridge")
+    joints = bridge.armature_alignment(obj).bone_map.joints
+    for side in ("left", "right"):
+        shoulder = obj.matrix_world @ obj.data.bones[joints[f"{side}_shoulder"]].head_local
+        wrist = obj.matrix_world @ obj.data.bones[joints[f"{side}_wrist"]].head_local
+        drop = (shoulder - wrist).z / (wrist - shoulder).length
+        assert 0.5 < drop < 0.9  # arms about 45 degrees below horizontal
 
 
 def test_walk_lands_on_every_rig(ext, rigs, walk):
