@@ -132,14 +132,20 @@ def _control_layers() -> tuple[ControlLayer, ...]:
 
 
 def control_layer(obj) -> ControlLayer | None:
-    """The control layer of this armature, if it is a control rig Marionette knows (all its bones present)."""
+    """The control layer of this armature, if it is a control rig Marionette knows (recognised by
+    its driven bones, e.g. Rigify's ORG bones; `missing_controls` says whether it can be keyed)."""
     if obj is None or obj.type != "ARMATURE":
         return None
     bones = obj.data.bones
     for layer in _control_layers():
-        if all(c in bones and r in bones for c, r, _ in layer.controls) and all(b in obj.pose.bones for b in layer.properties):
+        if all(r in bones for _, r, _ in layer.controls):
             return layer
     return None
+
+
+def missing_controls(obj, layer: ControlLayer) -> list[str]:
+    bones = obj.data.bones
+    return [c for c, _, _ in layer.controls if c not in bones] + [b for b in layer.properties if b not in bones]
 
 
 RIG_TARGETS = ("CONTROLS", "DEFORM")
@@ -509,6 +515,11 @@ def write_clip(
         object_path = np.array(obj.location) + d @ m3.T
     layer = control_layer(obj)
     if layer is not None:
+        missing = missing_controls(obj, layer)
+        if missing:
+            raise RetargetError(f"'{obj.name}' looks like a {layer.name}, but it lacks the control bone(s) "
+                                f"{', '.join(missing[:5])}: Marionette keys that rig on its controls. "
+                                "Regenerate the rig, or animate its metarig.")
         target = rig_target or getattr(obj, "marionette_rig_target", "CONTROLS")
         if target not in RIG_TARGETS:
             raise MotionError(f"Rig target must be one of {', '.join(RIG_TARGETS)}; got {target!r}.")

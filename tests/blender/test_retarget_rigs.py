@@ -120,3 +120,23 @@ def test_keys_survive_rig_to_canonical_to_rig(ext, rigs, walk):
         assert ka.keys() == kb.keys(), label
         worst = max(np.abs(ka[k] - kb[k]).max() for k in ka)
         assert worst < 1e-3, (label, worst)
+
+
+def test_generated_rig_missing_a_control_is_refused_and_nothing_is_written(ext, rigs, walk):
+    bridge = importlib.import_module(ext.__name__ + ".bridge")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    rig = dict(rigs)["rigify_generated_rig"]
+    broken = rig.copy()
+    broken.data = rig.data.copy()
+    broken.animation_data_clear()
+    bpy.context.scene.collection.objects.link(broken)
+    view_layer = bpy.context.view_layer
+    view_layer.objects.active = broken
+    bpy.ops.object.mode_set(mode="EDIT")
+    broken.data.edit_bones.remove(broken.data.edit_bones["toe_fk.L"])
+    bpy.ops.object.mode_set(mode="OBJECT")
+    actions = set(bpy.data.actions)
+    with pytest.raises(retarget.RetargetError, match="toe_fk.L"):
+        bridge.write_clip(broken, walk.slice(0, 10), "refused", 1)
+    assert set(bpy.data.actions) == actions
+    assert broken.animation_data is None or broken.animation_data.action is None
