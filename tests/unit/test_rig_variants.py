@@ -1,5 +1,6 @@
 """Retargeting onto rigs that differ from the canonical one the way real rigs do: A-pose, bone rolls,
-1 to 5 spine segments, no collarbones, twist bones, other proportions. A real walk must land with
+1 to 5 spine segments, no collarbones, twist bones, other proportions, feet outside the leg chain.
+A real walk must land with
 bone directions within 5 degrees on average (10 for the worst bone), planted feet staying under
 1 cm, and rig -> canonical -> rig giving back the same rotations."""
 import numpy as np
@@ -72,6 +73,11 @@ def _variant(kind):
         joints = [(n, p, np.array([x[0], x[1], x[2] * 1.15 - hip_z * 0.15]) if x[2] < hip_z else x)
                   for n, p, x in joints]
         joints = [(n, p, x + [0, 0, hip_z * 0.15]) for n, p, x in joints]
+    elif kind == "ik_feet":
+        # game rigs (RobotExpressive): a root bone on the floor carries the hips and, as IK targets,
+        # the feet, which are not children of the shins
+        joints = [("root", None, np.zeros(3))] + [
+            (n, "root" if n in ("pelvis", "left_ankle", "right_ankle") else p, x) for n, p, x in joints]
     return _build(joints)
 
 
@@ -80,7 +86,8 @@ def walk(bandai_bvh):
     return bvh_to_canonical(read_bvh(bandai_bvh)).resample(30)
 
 
-@pytest.mark.parametrize("kind", ["a_pose", "no_collar", "one_spine", "five_spine", "twist_bones", "long_legs_big"])
+@pytest.mark.parametrize("kind", ["a_pose", "no_collar", "one_spine", "five_spine", "twist_bones", "long_legs_big",
+                                  "ik_feet"])
 def test_walk_lands_on_rig_variants(walk, kind):
     sk = _variant(kind)
     bone_map = BoneMap(kind, {n: n for n in CANONICAL.names if n in sk.names}, "Z")
@@ -102,3 +109,19 @@ def test_a_pose_arms_still_hang_like_the_source(walk):
         src = pc[:, i(f"{side}_wrist")] - pc[:, i(f"{side}_shoulder")]
         rig = ps[:, sk.index(f"{side}_wrist")] - ps[:, sk.index(f"{side}_shoulder")]
         assert quat.angle_between(src, rig).mean() < 2.0
+
+
+def test_feet_outside_the_leg_chain_stay_on_the_end_of_the_shins(walk):
+    sk = _variant("ik_feet")
+    align = RestAlignment.build(sk, BoneMap("ik", {n: n for n in CANONICAL.names}, "Z"))
+    assert sorted(sk.names[b] for b, _ in align.detached()) == ["left_ankle", "right_ankle"]
+    rot, trans = align.from_canonical(walk)
+    rot = align.lock_feet(rot, trans, walk)
+    trans = align.attach_detached(rot, trans)
+    _, ps = sk.forward_kinematics(rot, trans)
+    _, p0 = sk.rest_pose()
+    for side in ("left", "right"):
+        k, a = sk.index(f"{side}_knee"), sk.index(f"{side}_ankle")
+        shin = np.linalg.norm(ps[:, a] - ps[:, k], axis=-1)
+        assert np.abs(shin - np.linalg.norm(p0[a] - p0[k])).max() < 1e-6
+        assert np.ptp(ps[:, a, 1]) > 0.3  # and the foot walks with the body
