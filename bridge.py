@@ -156,11 +156,39 @@ def _matrix_basis_to_arrays(m) -> tuple[np.ndarray, np.ndarray]:
     return np.array([rot.w, rot.x, rot.y, rot.z]), np.array(loc)
 
 
-def _control_levels(obj, names: list[str]) -> list[list[str]]:
+def _plain_anchor(obj, name: str, controls: set[str]) -> str | None:
+    """The control this one hangs from through bones with no constraints, drivers or unusual
+    rotation inheritance (Rigify: forearm_fk under upper_arm_fk), else None. Its pose then follows from the
+    anchor's by plain parenting, without asking Blender to evaluate the rig in between."""
+    pose = obj.pose.bones
+    driven = {fc.data_path.split('"')[1] for fc in obj.animation_data.drivers} if obj.animation_data else set()
+
+    def plain(bone):
+        # scale inheritance does not matter: every pose placed here has unit scale
+        return (not pose[bone.name].constraints and bone.name not in driven and bone.use_inherit_rotation
+                and bone.use_local_location)
+
+    b = obj.data.bones[name]
+    if not plain(b):
+        return None
+    p = b.parent
+    while p is not None:
+        if p.name in controls:
+            return p.name
+        if not plain(p):
+            return None
+        p = p.parent
+    return None
+
+
+def _control_levels(obj, names: list[str]) -> tuple[list[list[str]], dict[str, str]]:
     """Controls grouped so that each group only depends (through parents and constraint targets on
-    this armature) on controls of earlier groups: one depsgraph update per group and frame."""
+    this armature) on controls of earlier groups: one depsgraph update per group and frame. Controls
+    with a plain anchor (see `_plain_anchor`) join their anchor's group and are returned as
+    {control: anchor}."""
     pose = obj.pose.bones
     wanted = set(names)
+    anchors = {n: a for n in names if (a := _plain_anchor(obj, n, wanted)) is not None}
 
     def direct(name):
         pb = pose[name]
@@ -191,7 +219,10 @@ def _control_levels(obj, names: list[str]) -> list[list[str]]:
         if n not in level:
             if n in visiting:
                 return 0
-            level[n] = 1 + max((depth(d, visiting + (n,)) for d in deps[n]), default=-1)
+            if n in anchors:
+                level[n] = depth(anchors[n], visiting + (n,))
+            else:
+                level[n] = 1 + max((depth(d, visiting + (n,)) for d in deps[n]), default=-1)
         return level[n]
 
     for n in names:
@@ -199,7 +230,17 @@ def _control_levels(obj, names: list[str]) -> list[list[str]]:
     groups: list[list[str]] = [[] for _ in range(max(level.values()) + 1)]
     for n in names:
         groups[level[n]].append(n)
-    return groups
+    # within a group, anchors before the controls that hang from them
+    for g in groups:
+        g.sort(key=lambda n: _anchor_depth(n, anchors))
+    return [g for g in groups if g], anchors
+
+
+def _anchor_depth(n: str, anchors: dict[str, str]) -> int:
+    d = 0
+    while n in anchors:
+        n, d = anchors[n], d + 1
+    return d
 
 
 def _pose_matrices(skeleton, rotations, translations, index: list[int]) -> np.ndarray:
@@ -225,8 +266,11 @@ def _write_controls(obj, layer: ControlLayer, align, rotations, translations, na
     attach = np.stack([np.linalg.inv(rest[r]) @ rest[c] for c, r, _ in layer.controls])
     targets = pose_ref @ attach  # (T, C, 4, 4)
     T = targets.shape[0]
-    groups = _control_levels(obj, controls)
+    groups, anchors = _control_levels(obj, controls)
     col = {c: i for i, c in enumerate(controls)}
+    # a control hanging plainly from another one: basis = (anchor pose . anchor rest^-1 . rest)^-1 . pose
+    plain_basis = {c: np.linalg.inv(targets[:, col[a]] @ (np.linalg.inv(rest[a]) @ rest[c])) @ targets[:, col[c]]
+                   for c, a in anchors.items()}
     pose = obj.pose.bones
     baked = [b for b in layer.deform if b in pose] if deform else []
 
@@ -251,7 +295,10 @@ def _write_controls(obj, layer: ControlLayer, align, rotations, translations, na
         for t in range(T):
             for group in groups:
                 for c in group:
-                    wpose[c].matrix = Matrix(targets[t, col[c]].tolist())
+                    if c in plain_basis:
+                        wpose[c].matrix_basis = Matrix(plain_basis[c][t].tolist())
+                    else:
+                        wpose[c].matrix = Matrix(targets[t, col[c]].tolist())
                 view_layer.update()
             for c in controls:
                 rot_keys[c][t], loc_keys[c][t] = _matrix_basis_to_arrays(wpose[c].matrix_basis)
