@@ -194,3 +194,35 @@ def lock_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, bl
     rot = lock_feet_skeleton(CANONICAL, clip.rotations, trans, _LEGS, flags, np.array([0.0, -1.0, 0.0]),
                              (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames)
     return MotionClip(rot, clip.root_translation, clip.fps)
+
+
+def continuous_twist(rotations: np.ndarray) -> np.ndarray:
+    """Local rotations (T, 22, 4) of a canonical clip in which no bone flips half a turn about its
+    own axis from one frame to the next.
+
+    The model sometimes alternates a spine bone between two twists 180 degrees apart, the next
+    joint up undoing it. Joint positions do not change (a turn about the axis toward the bone's
+    only child moves nothing), but the bone itself would spin, and interpolating between such
+    frames (another scene frame rate) twists the torso. Each single-child bone keeps whichever of
+    its two twists is nearer its previous frame's; the other bones' world orientations are kept.
+    """
+    rotations = np.asarray(rotations, dtype=np.float64)
+    world, _ = CANONICAL.forward_kinematics(rotations)
+    world = world.copy()
+    T = len(world)
+    single = [j for j in range(len(JOINT_NAMES)) if len(CANONICAL.children(j)) == 1]
+    offsets = CANONICAL.offsets[[CANONICAL.children(j)[0] for j in single]]
+    offsets = offsets / np.linalg.norm(offsets, axis=-1, keepdims=True)
+    for t in range(1, T):
+        w = world[t, single]
+        # a half turn about unit axis a is the quaternion (0, a); world axis = w . offset
+        half = np.concatenate([np.zeros((len(single), 1)), quat.rotate(w, offsets)], axis=-1)
+        alt = quat.mul(half, w)
+        prev = world[t - 1, single]
+        better = np.abs(np.sum(alt * prev, -1)) > np.abs(np.sum(w * prev, -1))
+        world[t, np.array(single)[better]] = alt[better]
+    local = world.copy()
+    for j, p in enumerate(CANONICAL.parents):
+        if p >= 0:
+            local[:, j] = quat.mul(quat.conj(world[:, p]), world[:, j])
+    return quat.make_continuous(local)

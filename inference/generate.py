@@ -241,15 +241,15 @@ class Generator:
         return Result(self._finish(q_all, root_all, contacts_all, known, mask, lock), contacts_all, int(seed), nearest)
 
     def _finish(self, q, root, contacts, known, mask, foot_lock: bool) -> MotionClip:
-        clip = MotionClip(q, root, self.fps)
-        if foot_lock:
-            from .cleanup import contacts_from_motion, lock_feet
+        from .cleanup import contacts_from_motion, continuous_twist, lock_feet
 
+        clip = MotionClip(continuous_twist(q), root, self.fps)
+        if foot_lock:
             # the model's contact channels, plus any low and slow foot it did not flag
             clip = lock_feet(clip, np.maximum(contacts, contacts_from_motion(clip)))
-            if known is not None and mask is not None and mask.any():
-                q, r = _restore_known(clip.rotations, clip.root_translation, known, mask)
-                clip = MotionClip(q, r, self.fps)
+        if known is not None and mask is not None and mask.any():
+            q, r = _restore_known(clip.rotations, clip.root_translation, known, mask)
+            clip = MotionClip(q, r, self.fps)
         return clip
 
     def windows(self, num_frames: int) -> list[tuple[int, int]]:

@@ -61,3 +61,25 @@ def test_planted_foot_stops_sliding_and_nothing_else_changes():
     o1, _ = clip.forward_kinematics()
     o2, _ = out.forward_kinematics()
     assert quat.quat_angle(o1[10:30, J["left_ankle"]], o2[10:30, J["left_ankle"]]).max() < 0.01
+
+
+def test_half_turn_twist_flips_are_removed_without_moving_any_joint():
+    """A spine bone flipping 180 degrees about its own axis every other frame (its child undoing it)
+    is made continuous; every joint position stays where it was."""
+    from inference.cleanup import continuous_twist
+
+    rng = np.random.default_rng(0)
+    T = 20
+    rot = quat.normalize(np.tile(quat.IDENTITY, (T, 22, 1)) + 0.05 * rng.normal(size=(T, 22, 4)))
+    s1, s2 = CANONICAL.index("spine1"), CANONICAL.index("spine2")
+    axis = CANONICAL.offsets[s2] / np.linalg.norm(CANONICAL.offsets[s2])
+    flip = quat.from_axis_angle(axis, np.pi)
+    for t in range(1, T, 2):  # spine1 local turned half a turn about its bone, spine2 turns it back
+        rot[t, s1] = quat.mul(rot[t, s1], flip)
+        rot[t, s2] = quat.mul(quat.conj(flip), rot[t, s2])
+    clip = MotionClip(rot, np.zeros((T, 3)), 20.0)
+    fixed = MotionClip(continuous_twist(rot), np.zeros((T, 3)), 20.0)
+    step = lambda q: np.degrees(2 * np.arccos(np.clip(np.abs(np.sum(q[1:] * q[:-1], -1)), 0, 1)))  # noqa: E731
+    assert step(rot[:, s1]).max() > 170
+    assert step(fixed.rotations[:, s1]).max() < 30
+    assert np.abs(fixed.positions() - clip.positions()).max() < 1e-9
