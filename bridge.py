@@ -156,12 +156,12 @@ def _matrix_basis_to_arrays(m) -> tuple[np.ndarray, np.ndarray]:
     return np.array([rot.w, rot.x, rot.y, rot.z]), np.array(loc)
 
 
-def _plain_anchor(obj, name: str, controls: set[str]) -> str | None:
+def _plain_anchor(obj, name: str, controls: set[str], driven: set[str]) -> str | None:
     """The control this one hangs from through bones with no constraints, drivers or unusual
     rotation inheritance (Rigify: forearm_fk under upper_arm_fk), else None. Its pose then follows from the
-    anchor's by plain parenting, without asking Blender to evaluate the rig in between."""
+    anchor's by plain parenting, without asking Blender to evaluate the rig in between.
+    `driven`: names of bones with drivers."""
     pose = obj.pose.bones
-    driven = {fc.data_path.split('"')[1] for fc in obj.animation_data.drivers} if obj.animation_data else set()
 
     def plain(bone):
         # scale inheritance does not matter: every pose placed here has unit scale
@@ -188,7 +188,9 @@ def _control_levels(obj, names: list[str]) -> tuple[list[list[str]], dict[str, s
     {control: anchor}."""
     pose = obj.pose.bones
     wanted = set(names)
-    anchors = {n: a for n in names if (a := _plain_anchor(obj, n, wanted)) is not None}
+    ad = obj.animation_data
+    driven = {fc.data_path.split('"')[1] for fc in ad.drivers if fc.data_path.startswith("pose.bones")} if ad else set()
+    anchors = {n: a for n in names if (a := _plain_anchor(obj, n, wanted, driven)) is not None}
 
     def direct(name):
         pb = pose[name]
@@ -538,8 +540,7 @@ def write_clip(
         clip = MotionClip(clip.rotations, root, clip.fps)
     rotations, translations = align.from_canonical(clip, scale_root=scale_root)
     if foot_lock:
-        rotations = align.lock_feet(rotations, translations, clip)
-        translations = align.attach_detached(rotations, translations)
+        rotations, translations = align.lock_feet(rotations, translations, clip)
     skeleton = align.skeleton
     names = list(skeleton.names)
     keyed = {names[m] for m in align.mapping if m >= 0}

@@ -415,9 +415,11 @@ class RestAlignment:
         """Bones that need location keys: the pelvis (root motion) and detached bones."""
         return [int(self.mapping[0])] + [b for b, _ in self.detached()]
 
-    def lock_feet(self, rotations: np.ndarray, translations: np.ndarray, clip: MotionClip) -> np.ndarray:
-        """Rotations (from `from_canonical(clip)`) with the rig's planted feet held in place wherever
-        the clip's are planted: removes the slide that different leg proportions would add."""
+    def lock_feet(self, rotations: np.ndarray, translations: np.ndarray,
+                  clip: MotionClip) -> tuple[np.ndarray, np.ndarray]:
+        """Rotations and translations (from `from_canonical(clip)`) with the rig's planted feet held in
+        place wherever the clip's are planted: removes the slide that different leg proportions would
+        add. Detached bones (see `detached`) are placed again on their re-solved anchors."""
         from .cleanup import _median3, contacts_from_motion, lock_feet_skeleton
 
         contacts = contacts_from_motion(clip, height=0.04, speed=0.2)
@@ -441,7 +443,7 @@ class RestAlignment:
             rotations = rotations.copy()
             rotations[:, legs[side][0]] = rot[:, 1]
             rotations[:, legs[side][1]] = rot[:, 2]
-        return rotations
+        return rotations, self.attach_detached(rotations, translations)
 
     def _leg_chain(self, rotations, translations, leg):
         """A small skeleton (hip's parent, hip, knee, ankle[, toe]) in which the ankle hangs under the
@@ -476,6 +478,11 @@ class RestAlignment:
         (rotations, translations). The pelvis-to-hip and chest-to-collar offsets are left out:
         skeletons place those joints differently by design."""
         _, ps = self.skeleton.forward_kinematics(rotations, translations)
+        return self.posed_direction_errors(ps, clip)
+
+    def posed_direction_errors(self, ps: np.ndarray, clip: MotionClip) -> dict[str, np.ndarray]:
+        """`bone_direction_errors` from the other skeleton's joint positions (T, J, 3), however they
+        were posed (e.g. as Blender evaluates them); only mapped joints are read."""
         T = ps.shape[0]
         ps = quat.rotate(np.broadcast_to(self.basis, (T, 1, 4)), ps)
         pc = clip.positions()

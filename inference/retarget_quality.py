@@ -11,7 +11,7 @@ import numpy as np
 from . import quat
 from .cleanup import contact_periods, contacts_from_motion
 from .motion import MotionClip
-from .skeleton import CANONICAL, JOINT_NAMES, NUM_JOINTS
+from .skeleton import JOINT_NAMES
 
 _FEET = [JOINT_NAMES.index(n) for n in ("left_ankle", "left_foot", "right_ankle", "right_foot")]
 
@@ -37,8 +37,7 @@ def measure(align, clip: MotionClip, contacts: np.ndarray | None = None, foot_lo
     """Quality of retargeting `clip` with `align` alone (the rig posed by our own forward kinematics)."""
     rot, trans = align.from_canonical(clip)
     if foot_lock:
-        rot = align.lock_feet(rot, trans, clip)
-        trans = align.attach_detached(rot, trans)
+        rot, trans = align.lock_feet(rot, trans, clip)
     _, ps = align.skeleton.forward_kinematics(rot, trans)
     back = align.to_canonical(rot, trans, clip.fps)
     rot2, _ = align.from_canonical(back)
@@ -52,15 +51,9 @@ def measure_posed(align, clip: MotionClip, ps: np.ndarray, round_trip_err: float
     """Quality from the rig's joint positions (T, J, 3) in its own space, however they were posed
     (e.g. as Blender evaluated the written keys, constraints included); only mapped joints are read."""
     T = clip.num_frames
+    dirs = align.posed_direction_errors(ps, clip)
     ps = quat.rotate(np.broadcast_to(align.basis, (T, 1, 4)), ps)
     pc = clip.positions()
-    dirs = {}
-    for j in range(NUM_JOINTS):
-        if align.mapping[j] < 0 or len(align.targets[j]) != 1:
-            continue  # hips and collar offsets: skeletons place those joints differently by design
-        k = align.targets[j][0]
-        dirs[f"{JOINT_NAMES[j]}->{JOINT_NAMES[k]}"] = quat.angle_between(
-            pc[:, k] - pc[:, j], ps[:, align.mapping[k]] - ps[:, align.mapping[j]])
     per_bone = {k: float(v.mean()) for k, v in dirs.items()}
     ps = ps * align.scale  # metres, Z up
     slide_rig, slide_src = [], []

@@ -116,8 +116,7 @@ def test_feet_outside_the_leg_chain_stay_on_the_end_of_the_shins(walk):
     align = RestAlignment.build(sk, BoneMap("ik", {n: n for n in CANONICAL.names}, "Z"))
     assert sorted(sk.names[b] for b, _ in align.detached()) == ["left_ankle", "right_ankle"]
     rot, trans = align.from_canonical(walk)
-    rot = align.lock_feet(rot, trans, walk)
-    trans = align.attach_detached(rot, trans)
+    rot, trans = align.lock_feet(rot, trans, walk)
     _, ps = sk.forward_kinematics(rot, trans)
     _, p0 = sk.rest_pose()
     for side in ("left", "right"):
