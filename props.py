@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import bpy
 
+from .inference import defaults
+
 
 MAX_SECONDS = 20.0
 """Longest motion one Generate makes (the model chains windows past its training length)."""
@@ -55,10 +57,10 @@ class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
     )
     guidance: bpy.props.FloatProperty(
         name="Guidance", description="How strictly to follow the prompt (higher: closer to the words, less varied)",
-        default=2.5, min=0.0, soft_max=6.0, max=15.0,
+        default=defaults.GUIDANCE, min=0.0, soft_max=6.0, max=15.0,
     )
     steps: bpy.props.IntProperty(
-        name="Steps", description="Denoising steps: more is slower and can be smoother", default=10, min=1, max=200,
+        name="Steps", description="Denoising steps: more is slower and can be smoother", default=defaults.STEPS, min=1, max=200,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import defaults
 from . import representation as rep
 from .diffusion import Cancelled, Diffusion, Progress, sample
 from .model import Denoiser, ModelError
@@ -29,8 +30,8 @@ __all__ = ["Generator", "Result", "Cancelled", "Progress", "default_model_dir", 
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
 DEFAULT_MODEL = "marionette-base"
-DEFAULT_STEPS = 10
-DEFAULT_GUIDANCE = 2.5
+DEFAULT_STEPS = defaults.STEPS
+DEFAULT_GUIDANCE = defaults.GUIDANCE
 POSE = slice(0, rep.CONTACT.start)
 
 
