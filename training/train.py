@@ -239,7 +239,7 @@ def export(run_name: str, folder: Path, weights: str = "ema", defaults: dict | N
     model.save(folder)
     write_vocabulary(Path(folder), Path(st["args"]["data"]))
     info = dict(run=run_name, weights=weights, steps=st["step"], hours=round(st["seconds"] / 3600, 3), hardware=st["hardware"],
-                data=st["data"], args=st["args"], parameters=sum(p.numel() for p in model.parameters()))
+                data=st["data"], first_sitting_args=st["args"], parameters=sum(p.numel() for p in model.parameters()))
     (Path(folder) / "training.json").write_text(json.dumps(info, indent=1))
     size = (Path(folder) / "model.safetensors").stat().st_size / 2**20
     print(f"exported {folder}: {info['steps']} steps, {info['hours']} h, {size:.1f} MiB")
