@@ -6,9 +6,13 @@ relates the two joint frames, from the skeletons' zero poses alone:
 
 * where a canonical joint has several mapped children (pelvis, upper chest), the rotation that
   best fits the directions to all of them (Kabsch);
-* where it has one, the smallest swing that lines the bone up, measured from the frame inherited
-  from the parent — so rolls carry over without a twist even when the other skeleton's zero pose
-  is not a T-pose (Bandai-Namco's lies along the X axis; Rigify's is an A/T-pose with rolls);
+* where it has one, the bone's direction and its roll from its neighbours, the same anatomical
+  axis read on both skeletons: the knee's hinge (the plane of hip, knee and ankle) for thigh and
+  shin, the ankle's for the foot, the elbow's for the arm, the body's left-right axis for the spine
+  and neck, its forward axis for the collar bones. A rig's rest pose shows these axes; a zero pose
+  that is no pose at all (Bandai-Namco's lies along the X axis) does not, so BVH motion gives its
+  own frames to read them from. A bone's roll is never left to the smallest swing, which picks an
+  arbitrary half turn when the bone's zero-pose direction is opposite to the canonical one;
 * at end joints (head, hands, toes), the parent's frame.
 
 With those, world orientations carry over directly (W_canonical = A · W_other · C), which keeps
@@ -199,6 +203,101 @@ def _fit_frame(j: int, kids, dc: dict, ds: dict) -> np.ndarray:
     return quat.fit_rotation(np.array([dc[k] for k in kids]), np.array([ds[k] for k in kids]))
 
 
+_SIDE_PREFIX = ("left_", "right_")
+_MIN_BEND = np.radians(20.0)
+"""A knee or elbow bent less than this shows no reliable hinge; the foot or body axis stands in."""
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 1e-9, v / np.where(n > 1e-9, n, 1.0), np.nan)
+
+
+def _bend(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.arccos(np.clip((_unit(a) * _unit(b)).sum(-1), -1.0, 1.0))
+
+
+def _roll_references(j: int, pos: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """World directions (T, 3) that fix the roll of canonical joint j's bone, best first (NaN rows
+    where a frame does not show it). `pos` holds world positions (T, 3) of the mapped canonical joints.
+    The same rules run on the canonical skeleton and on any other, so both read the same anatomy."""
+    name = CANONICAL.names[j]
+    side = next((s for s in _SIDE_PREFIX if name.startswith(s)), "")
+    part = name[len(side):]
+    P = lambda n: pos.get(side + n if side else n)  # noqa: E731
+
+    def first(*names):
+        return next((pos[n] for n in names if n in pos), None)
+
+    top = first("neck", "spine3", "spine2", "spine1")
+    hips_left = None
+    if "left_hip" in pos and "right_hip" in pos:
+        hips_left = pos["left_hip"] - pos["right_hip"]
+    forward = None
+    if hips_left is not None and top is not None and "pelvis" in pos:
+        forward = np.cross(hips_left, top - pos["pelvis"])  # -Y on the canonical skeleton
+    refs: list[np.ndarray] = []
+    if part in ("hip", "knee") and P("knee") is not None and P("ankle") is not None:
+        thigh, shin = P("knee") - P("hip"), P("ankle") - P("knee")
+        bone = thigh if part == "hip" else shin
+        hinge = np.cross(thigh, shin)
+        refs.append(np.where((_bend(thigh, shin) > _MIN_BEND)[:, None], hinge, np.nan))
+        if P("foot") is not None:
+            refs.append(np.cross(P("foot") - P("ankle"), bone))
+        if forward is not None:
+            refs.append(np.cross(forward, bone))
+    elif part == "ankle" and P("foot") is not None and P("knee") is not None:
+        refs.append(np.cross(P("foot") - P("ankle"), P("knee") - P("ankle")))
+    elif part in ("shoulder", "elbow") and P("elbow") is not None and P("wrist") is not None:
+        upper, fore = P("elbow") - P("shoulder"), P("wrist") - P("elbow")
+        bone = upper if part == "shoulder" else fore
+        refs.append(np.where((_bend(upper, fore) > _MIN_BEND)[:, None], np.cross(upper, fore), np.nan))
+        if forward is not None:
+            refs.append(np.cross(bone, forward))
+    elif part == "collar" and forward is not None:
+        refs.append(forward)
+    elif name in ("spine1", "spine2", "spine3", "neck", "head"):
+        if name != "spine1" and "left_shoulder" in pos and "right_shoulder" in pos:
+            refs.append(pos["left_shoulder"] - pos["right_shoulder"])
+        if hips_left is not None:
+            refs.append(hips_left)
+    return refs
+
+
+def _local_roll_axes(refs: list[np.ndarray], orient: np.ndarray, bone: np.ndarray) -> list[np.ndarray | None]:
+    """Each reference in the joint's local frame (orient: (T, 4) its world orientations), square to
+    the local bone direction, averaged over the frames that show it; None where too few frames do or
+    they disagree."""
+    out = []
+    for ref in refs:
+        local = quat.rotate(quat.conj(orient), ref)
+        local = _unit(local - (local @ bone)[:, None] * bone)
+        ok = np.isfinite(local).all(axis=1)
+        mean = local[ok].mean(axis=0) if ok.sum() >= max(1, int(0.05 * len(ok))) else np.zeros(3)
+        out.append(mean / np.linalg.norm(mean) if np.linalg.norm(mean) > 0.3 else None)
+    return out
+
+
+def _frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+    e1 = primary / np.linalg.norm(primary)
+    e2 = secondary - np.dot(secondary, e1) * e1
+    e2 /= np.linalg.norm(e2)
+    return np.stack([e1, e2, np.cross(e1, e2)], axis=1)
+
+
+def _canonical_bent_pose() -> np.ndarray:
+    """World orientations (1, 22, 4) and positions (1, 22, 3) of the canonical skeleton with knees bent back and elbows bent forward by 40 degrees:
+    its hinges, which define the canonical limbs' rolls, are visible in it."""
+    q = np.tile(quat.IDENTITY, (1, NUM_JOINTS, 1))
+    bend = np.radians(40.0)
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        q[0, CANONICAL.index(f"{side}_knee")] = quat.from_axis_angle(np.array([1.0, 0.0, 0.0]), bend)
+        q[0, CANONICAL.index(f"{side}_elbow")] = quat.from_axis_angle(np.array([0.0, 0.0, sign]), bend)
+    return CANONICAL.forward_kinematics(q)
+
+
+_CANONICAL_BENT_W, _CANONICAL_BENT = _canonical_bent_pose()
 _CANONICAL_HIP_MID = CANONICAL.offsets[[CANONICAL.index("left_hip"), CANONICAL.index("right_hip")]].mean(axis=0)
 
 
@@ -234,9 +333,14 @@ class RestAlignment:
     """Canonical metres per unit of the other skeleton (by leg length)."""
 
     @staticmethod
-    def build(skeleton: Skeleton, bone_map: BoneMap, basis: np.ndarray | None = None) -> "RestAlignment":
+    def build(skeleton: Skeleton, bone_map: BoneMap, basis: np.ndarray | None = None,
+              reference: tuple[np.ndarray, np.ndarray] | None = None) -> "RestAlignment":
         """Align `skeleton` to the canonical one. `basis` (a rotation to Z-up) defaults to the map's up
-        axis; maps with up = "auto" need it (see `estimate_basis`)."""
+        axis; maps with up = "auto" need it (see `estimate_basis`).
+
+        reference: world orientations (T, J, 4) and positions (T, J, 3) of `skeleton` in poses that
+        show its anatomy (knees and elbows that bend, feet that point forward), from which each bone's
+        roll is read; default the rest pose, which shows it on any rig a mesh is bound to."""
         mapping = map_indices(skeleton, bone_map)
         if basis is None:
             if bone_map.up == "auto":
@@ -247,6 +351,11 @@ class RestAlignment:
         tol = 1e-6 * max(1e-9, float(np.ptp(p0, axis=0).max()))
         offsets = np.tile(quat.IDENTITY, (NUM_JOINTS, 1))
         targets: list[tuple[int, ...]] = []
+        ref_w, ref_p = (w0[None], p0[None]) if reference is None else reference
+        if ref_w.shape[1:] != w0.shape or ref_p.shape[1:] != p0.shape:
+            raise RetargetError("The reference poses do not match the skeleton.")
+        canonical_pos = {n: _CANONICAL_BENT[:, i] for i, n in enumerate(CANONICAL.names)}
+        source_pos = {n: ref_p[:, mapping[i]] for i, n in enumerate(CANONICAL.names) if mapping[i] >= 0}
         for j in range(NUM_JOINTS):
             m = mapping[j]
             kids = tuple(_bone_targets(j, mapping, p0, tol)) if m >= 0 else ()
@@ -266,8 +375,16 @@ class RestAlignment:
                 offsets[j] = _fit_frame(j, kids, dc, ds)
             elif len(kids) == 1:
                 k = kids[0]
-                swing = quat.between(dc[k], quat.rotate(quat.conj(inherited), ds[k]))
-                offsets[j] = quat.mul(inherited, swing)
+                dcu, dsu = dc[k] / np.linalg.norm(dc[k]), ds[k] / np.linalg.norm(ds[k])
+                rolls_c = _local_roll_axes(_roll_references(j, canonical_pos), _CANONICAL_BENT_W[:, j], dcu)
+                rolls_s = _local_roll_axes(_roll_references(j, source_pos), ref_w[:, m], dsu)
+                # the first anatomical axis both skeletons show (the rules list the same axes in order)
+                pair = next(((c, o) for c, o in zip(rolls_c, rolls_s) if c is not None and o is not None), None)
+                if pair is not None:
+                    offsets[j] = quat.from_matrix(_frame(dsu, pair[1]) @ _frame(dcu, pair[0]).T)
+                else:
+                    swing = quat.between(dc[k], quat.rotate(quat.conj(inherited), ds[k]))
+                    offsets[j] = quat.mul(inherited, swing)
             else:
                 offsets[j] = inherited
 
@@ -507,5 +624,7 @@ def bvh_to_canonical(motion, bone_map: BoneMap | None = None, scale_root: bool =
     basis = None
     if bone_map.up == "auto":
         basis = estimate_basis(skeleton, bone_map, rotations, translations)
-    align = RestAlignment.build(skeleton, bone_map, basis)
-    return align.to_canonical(rotations, translations, motion.fps, scale_root=scale_root)
+    # A BVH zero pose need not be a pose (Bandai-Namco's lies along X): the motion shows the anatomy.
+    ws, ps = skeleton.forward_kinematics(rotations, translations)
+    align = RestAlignment.build(skeleton, bone_map, basis, reference=(ws, ps))
+    return align.posed_to_canonical(ws, ps, motion.fps, scale_root=scale_root)
