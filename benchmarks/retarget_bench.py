@@ -97,6 +97,38 @@ def load_control_rigs(bpy, addon_utils) -> list[tuple[str, object]]:
     return out
 
 
+def mixamo_copy(bpy, bridge, obj):
+    """A copy of a glTF rig with its bones renamed as Mixamo names them ("mixamorig:Hips", ...)."""
+    import json
+
+    mixamo = json.loads((bridge.RIG_MAP_DIR / "mixamo.json").read_text(encoding="utf-8"))["joints"]
+    joints = bridge.armature_alignment(obj).bone_map.joints
+    copy = obj.copy()
+    copy.data = obj.data.copy()
+    copy.animation_data_clear()
+    bpy.context.scene.collection.objects.link(copy)
+    renamed = {bone: mixamo[joint] for joint, bone in joints.items()}
+    for bone in list(copy.data.bones):
+        bone.name = "mixamorig:" + renamed.get(bone.name, bone.name)
+    return copy
+
+
+def measure_twist(bpy, bridge, rq, obj, clip):
+    """`retarget_quality.TwistQuality` of `clip` keyed on the rig by the add-on, measured on the bone
+    orientations Blender evaluates (None for rigs whose rest pose is no standing pose)."""
+    import numpy as np
+
+    align = bridge.armature_alignment(obj)
+    names = list(align.skeleton.names)
+    mapped = [int(m) for m in align.mapping if m >= 0]
+    action = bridge.write_clip(obj, clip, "twist check", 1)
+    ws = np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (clip.num_frames, len(names), 1))
+    ws[:, mapped], _ = bridge.evaluated_pose(obj, action, [names[m] for m in mapped], 1, clip.num_frames)
+    obj.animation_data.action = None
+    bpy.data.actions.remove(action)
+    return rq.twist_quality(align, clip, ws)
+
+
 def measure_on_rig(bpy, bridge, rq, obj, clip, round_trip_frames: int = 40):
     """Retarget `clip` onto the rig through the add-on's own writer, then measure the pose Blender
     evaluates from the keys (constraints and control rigs included): bone directions and planted feet.

@@ -74,3 +74,117 @@ def measure_posed(align, clip: MotionClip, ps: np.ndarray, round_trip_err: float
         source_foot_slide_cm=100 * float(np.mean(slide_src)) if slide_src else 0.0,
         round_trip_err=round_trip_err,
     )
+
+
+# -- twist: each bone's secondary axis, not only its direction ------------------------------------
+
+SECONDARY_AXES = (
+    ("left_hip", "knee"), ("right_hip", "knee"), ("left_knee", "knee"), ("right_knee", "knee"),
+    ("left_ankle", "sole"), ("right_ankle", "sole"), ("left_wrist", "palm"), ("right_wrist", "palm"),
+    ("spine3", "chest"),
+)
+"""(canonical joint, anatomical axis) pairs measured: where the knee points (on the thigh and on the
+shin), the sole's normal, the palm's normal, the chest's forward. Bone directions cannot see these."""
+
+SOLE_FLIP_DEG = 90.0
+"""A planted foot whose sole normal is more than this from straight down is flipped."""
+
+
+@dataclass
+class TwistQuality:
+    twist_err_mean_deg: float
+    """Mean over axes and frames of the angle between the source's and the rig's secondary axis."""
+    twist_err_max_deg: float
+    """The largest such angle on any frame."""
+    by_axis_deg: dict
+    """Mean angle per measured joint."""
+    sole_flip_share: float
+    """Share of planted foot-frames (source contacts) where the rig's sole faces up more than down."""
+
+
+def _rest_axes(ws: np.ndarray, ps: np.ndarray, joint: dict[str, int]) -> dict[str, np.ndarray] | None:
+    """Each SECONDARY_AXES axis in its joint's local frame, read from an upright rest pose (world
+    orientations ws (J, 4), positions ps (J, 3), Z up); None where the rest pose is no standing pose
+    (a BVH zero pose lying along an axis) and so shows no anatomy."""
+    P = lambda n: ps[joint[n]]  # noqa: E731
+    top = P("head") if "head" in joint else P("neck")
+    ankles = 0.5 * (P("left_ankle") + P("right_ankle"))
+    height = top - ankles
+    if height[2] < 0.8 * np.linalg.norm(height):
+        return None
+    left = P("left_hip") - P("right_hip")
+    forward = np.cross(left, [0.0, 0.0, 1.0])
+    forward[2] = 0.0
+    forward /= np.linalg.norm(forward)
+
+    def square(v, bone):
+        bone = bone / np.linalg.norm(bone)
+        v = v - np.dot(v, bone) * bone
+        return v / np.linalg.norm(v)
+
+    out = {}
+    for name, kind in SECONDARY_AXES:
+        side = name.split("_")[0] if "_" in name else ""
+        child = {"left_hip": "left_knee", "right_hip": "right_knee", "left_knee": "left_ankle",
+                 "right_knee": "right_ankle", "left_ankle": "left_foot", "right_ankle": "right_foot",
+                 "spine3": "neck"}.get(name)
+        if name not in joint or (child is not None and child not in joint):
+            continue
+        if kind == "palm":
+            elbow = f"{side}_elbow"
+            if elbow not in joint:
+                continue
+            fore = P(name) - P(elbow)
+            axis = (1.0 if side == "left" else -1.0) * square(np.cross(fore, forward), fore)
+        elif kind == "sole":
+            axis = square(np.array([0.0, 0.0, -1.0]), P(child) - P(name))
+        else:
+            axis = square(forward, P(child) - P(name))
+        out[name] = quat.rotate(quat.conj(ws[joint[name]]), axis)
+    return out
+
+
+def twist_quality(align, clip: MotionClip, ws: np.ndarray, contacts: np.ndarray | None = None) -> TwistQuality | None:
+    """How well each bone's secondary axis (see SECONDARY_AXES) carries over: `ws` (T, J, 4) are the
+    rig's world orientations in its own space, however posed; only mapped joints are read. Each axis
+    is fixed to its bone as the rest pose shows it (a skinned mesh's kneecap, sole and palm are). None
+    when the rig's rest pose is no standing pose."""
+    from .skeleton import CANONICAL
+
+    T = clip.num_frames
+    names = CANONICAL.names
+    w0, p0 = align.skeleton.rest_pose()
+    basis = np.asarray(align.basis)
+    w0 = quat.mul(np.broadcast_to(basis, w0.shape), w0)
+    p0 = quat.rotate(np.broadcast_to(basis, (len(p0), 4)), p0)
+    rig_joint = {n: int(align.mapping[i]) for i, n in enumerate(names) if align.mapping[i] >= 0}
+    rig_axes = _rest_axes(w0, p0, rig_joint)
+    if rig_axes is None:
+        return None
+    cw0, cp0 = CANONICAL.rest_pose()
+    can_axes = _rest_axes(cw0, cp0, {n: i for i, n in enumerate(names)})
+    wc, _ = clip.forward_kinematics()
+    wr = quat.mul(np.broadcast_to(basis, ws.shape), ws)
+    errs, soles = {}, {}
+    for name, local in rig_axes.items():
+        j = names.index(name)
+        a_src = quat.rotate(wc[:, j], np.broadcast_to(can_axes[name], (T, 3)))
+        a_rig = quat.rotate(wr[:, rig_joint[name]], np.broadcast_to(local, (T, 3)))
+        errs[name] = quat.angle_between(a_src, a_rig)
+        if name.endswith("_ankle"):
+            soles[name] = a_rig
+    if contacts is None:
+        contacts = contacts_from_motion(clip, height=0.03, speed=0.1)
+    flips = []
+    for col, name in ((0, "left_ankle"), (2, "right_ankle")):
+        if name in soles:
+            planted = contacts[:, col] > 0.5
+            down = np.degrees(np.arccos(np.clip(-soles[name][planted, 2], -1.0, 1.0)))
+            flips.extend((down > SOLE_FLIP_DEG).tolist())
+    allv = np.concatenate(list(errs.values()))
+    return TwistQuality(
+        twist_err_mean_deg=float(allv.mean()),
+        twist_err_max_deg=float(allv.max()),
+        by_axis_deg={k: float(v.mean()) for k, v in errs.items()},
+        sole_flip_share=float(np.mean(flips)) if flips else 0.0,
+    )
