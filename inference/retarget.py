@@ -79,6 +79,10 @@ class BoneMap:
         return sum(1 for v in self.joints.values() if v in present) / NUM_JOINTS
 
 
+_REQUIRED = ("pelvis", *LEG_CHAIN, *("right_" + n[5:] for n in LEG_CHAIN))
+"""Canonical joints every map must find: without the hips and legs there is no motion to place."""
+
+
 def builtin_maps() -> list[BoneMap]:
     return [BoneMap.load(p) for p in sorted(RIG_MAP_DIR.glob("*.json"))]
 
@@ -111,7 +115,11 @@ def detect_map(
             cov = m.coverage(stripped)
             if cov > best_cov:
                 best, best_cov, best_prefix = m, cov, prefix
-    if (best is None or best_cov < 0.5) and skeleton is not None:
+    present = set(names)
+    joints = {k: best_prefix + v for k, v in best.joints.items() if best_prefix + v in present} if best else {}
+    # Names that half match but miss the hips or a leg (a renamed pelvis): the shape tells more.
+    incomplete = any(n not in joints for n in _REQUIRED)
+    if (best is None or best_cov < 0.5 or incomplete) and skeleton is not None:
         from .automap import StructureError, map_by_structure
 
         for axis in [up] if up else ["Y", "Z"]:
@@ -126,8 +134,6 @@ def detect_map(
             + (" and its shape shows no legs, spine and head" if skeleton is not None else "")
             + "; it may not be a humanoid, or it needs a bone map."
         )
-    present = set(names)
-    joints = {k: best_prefix + v for k, v in best.joints.items() if best_prefix + v in present}
     return BoneMap(best.name, joints, up or best.up)
 
 
@@ -138,8 +144,7 @@ def map_indices(skeleton: Skeleton, bone_map: BoneMap) -> np.ndarray:
         if sname not in skeleton.names:
             raise RetargetError(f"The bone map points at '{sname}', which this skeleton does not have.")
         mapping[CANONICAL.index(cj)] = skeleton.index(sname)
-    required = ["pelvis", *LEG_CHAIN, *("right_" + n[5:] for n in LEG_CHAIN)]
-    missing = [n for n in required if mapping[CANONICAL.index(n)] < 0]
+    missing = [n for n in _REQUIRED if mapping[CANONICAL.index(n)] < 0]
     if missing:
         raise RetargetError(
             "Cannot find the legs and hips of this skeleton (missing: " + ", ".join(missing) + "); "

@@ -79,3 +79,19 @@ def test_every_builtin_map_is_found_for_a_rig_with_its_names(bone_map):
     assert len(set(bone_map.joints.values())) == len(bone_map.joints), "one bone per role"
     align = RestAlignment.build(sk, found)
     assert (align.mapping >= 0).sum() == len(rename)
+
+
+def test_names_that_half_match_but_miss_the_pelvis_fall_back_to_the_shape(cmu_dir):
+    """A CMU skeleton whose hip bone was renamed: most names match the CMU map, the pelvis does not;
+    the skeleton's shape maps it (it used to be refused: "missing: pelvis")."""
+    motion = read_bvh(cmu_dir / "bvh_cgspeed/02_01.bvh").slice(0, 40)
+    sk = motion.skeleton
+    names = tuple("CharacterRoot" if n == "Hips" else n for n in sk.names)
+    renamed = dataclasses.replace(motion, skeleton=Skeleton(names, sk.parents, sk.offsets, sk.rest_rotations))
+    full, _, _ = renamed.with_end_sites()
+    by_name = detect_map(read_bvh(cmu_dir / "bvh_cgspeed/02_01.bvh").with_end_sites()[0].names)
+    assert by_name.coverage(full.names) >= 0.5  # the names do half match
+    found = detect_map(full.names, skeleton=full)
+    assert found.joints["pelvis"] == "CharacterRoot"
+    a, b = bvh_to_canonical(motion), bvh_to_canonical(renamed)
+    assert np.abs(a.positions() - b.positions()).max() < 1e-6
