@@ -2,7 +2,9 @@
 
 The sampler draws its noise on the CPU from a seeded generator, so the same seed gives the same
 motion on CPU and GPU. Known values (keyframes, joints the animator keeps, a root path) are given
-to the model as conditioning and also written into every step's estimate, so they come out exactly.
+to the model as conditioning and imposed on every step's estimate so that they come out exactly:
+not pasted in, but by spreading the estimate's miss at each known value over the free frames
+around it (`spread_known`), so the motion arrives at a key already on its way there.
 """
 from __future__ import annotations
 
@@ -39,6 +41,32 @@ class Diffusion:
         num_steps = max(1, min(int(num_steps), self.steps))
         ts = torch.linspace(self.steps - 1, 0, num_steps).round().long().tolist()
         return sorted(set(ts), reverse=True)
+
+
+def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`x0` (B, T, F) made to hold `known` where `mask` is 1, with the correction spread in time.
+
+    Per column, the miss (known - x0) at known frames is interpolated over the free frames between
+    them (smoothstep, so the added velocity is zero at each key) and held beyond the first and last
+    known frame; a column with nothing known is left alone. The free motion keeps its own shape and
+    velocity and is shifted to pass through every key, rather than jumping onto it.
+    """
+    m = mask > 0.5
+    b, t, f = x0.shape
+    res = torch.where(m, known - x0, torch.zeros_like(x0))
+    idx = torch.arange(t, device=x0.device).view(1, t, 1).expand(b, t, f)
+    prev = torch.cummax(torch.where(m, idx, torch.full_like(idx, -1)), dim=1).values
+    nxt = torch.flip(torch.cummin(torch.flip(torch.where(m, idx, torch.full_like(idx, t)), [1]), dim=1).values, [1])
+    r_prev = torch.gather(res, 1, prev.clamp(0, t - 1))
+    r_next = torch.gather(res, 1, nxt.clamp(0, t - 1))
+    span = (nxt - prev).clamp_min(1).to(x0.dtype)
+    w = ((idx - prev).to(x0.dtype) / span).clamp(0, 1)
+    w = w * w * (3 - 2 * w)
+    between = r_prev + w * (r_next - r_prev)
+    corr = torch.where(prev < 0, r_next, torch.where(nxt >= t, r_prev, between))
+    corr = torch.where((prev < 0) & (nxt >= t), torch.zeros_like(corr), corr)
+    out = x0 + corr
+    return torch.where(m, known, out)
 
 
 @dataclass
@@ -87,7 +115,7 @@ def sample(
             else:
                 out = model(x, tt, text, known, mask, frame_mask)
                 x0 = out
-            x0 = known * mask + x0 * (1 - mask)
+            x0 = spread_known(x0, known, mask)
             if i + 1 < len(ts):
                 a_t, a_next = ac[t].to(x.dtype), ac[ts[i + 1]].to(x.dtype)
                 eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()

@@ -207,6 +207,20 @@ class Generator:
             from .text import encode
 
             text_embedding = encode(prompt or "")[0]
+        shortest = min(int(getattr(self.config, "min_frames", 1)), self.max_frames)
+        if num_frames < shortest:
+            # Shorter than any training window: generate the shortest one (the extra frames free,
+            # after the requested ones) and keep the start.
+            if known is not None:
+                pad = np.arange(shortest).clip(max=num_frames - 1)
+                known = MotionClip(known.rotations[pad], known.root_translation[pad], known.fps)
+                mask = np.concatenate([mask, np.zeros((shortest - num_frames, mask.shape[1]), bool)])
+            res = self.generate(prompt, shortest, seed=seed, steps=steps, guidance=guidance, known=known, mask=mask,
+                                callback=callback, text_embedding=text_embedding, smoothing=smoothing,
+                                foot_lock=foot_lock)
+            res.clip = res.clip.slice(0, num_frames)
+            res.contacts = res.contacts[:num_frames]
+            return res
         nearest = self.nearest_known(text_embedding) if prompt and prompt.strip() else []
         text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=self.device)[None]
         windows = self.windows(num_frames)

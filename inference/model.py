@@ -36,8 +36,11 @@ class ModelConfig:
     max_frames: int = 400
     window_frames: int = 120
     """Longest window seen in training; longer clips are generated as overlapping windows."""
+    min_frames: int = 40
+    """Shortest window seen in training; shorter requests are generated in a window this long."""
     patch: int = 2
-    """Frames per transformer token (2 halves the cost; the mask still works per frame)."""
+    """Frames per transformer token. 2 halves the cost but reads two frames out of one token with
+    one linear layer, which leaves even and odd frames disagreeing (a tremor at the frame rate)."""
     fps: float = 20.0
     diffusion_steps: int = 1000
     smoothing: float = 0.0

@@ -76,6 +76,43 @@ def measure_posed(align, clip: MotionClip, ps: np.ndarray, round_trip_err: float
     )
 
 
+TWIST_LIMIT_DEG = 45.0
+"""A joint whose median twist about its own bone is larger than this is implausible: bodies do not
+stand with a thigh turned half round or a spine twisted a quarter turn."""
+SHOULDER_TWIST_LIMIT_DEG = 120.0
+"""The upper arm's own rotation really does reach 90 degrees for long stretches (a hand raised to
+wave turns the humerus a quarter turn), so only larger twists are implausible there."""
+
+
+def bone_twist_deg(rotations: np.ndarray) -> dict[str, np.ndarray]:
+    """Per canonical joint with one child, the twist (degrees, -180..180) of its local rotation about
+    its own bone (swing-twist decomposition), per frame. rotations: (T, 22, 4) canonical local."""
+    from .skeleton import CANONICAL
+
+    rotations = np.asarray(rotations, dtype=np.float64)
+    out = {}
+    for j, name in enumerate(CANONICAL.names):
+        kids = CANONICAL.children(j)
+        if len(kids) != 1:
+            continue
+        axis = CANONICAL.offsets[kids[0]] / np.linalg.norm(CANONICAL.offsets[kids[0]])
+        q = rotations[:, j]
+        angle = np.degrees(2 * np.arctan2(q[:, 1:] @ axis, q[:, 0]))
+        out[name] = (angle + 180.0) % 360.0 - 180.0
+    return out
+
+
+def implausible_twists(rotations: np.ndarray, limit: float = TWIST_LIMIT_DEG) -> dict[str, float]:
+    """Joints whose median twist about their own bone exceeds `limit` degrees (the shoulders
+    SHOULDER_TWIST_LIMIT_DEG), with that median."""
+    out = {}
+    for n, t in bone_twist_deg(rotations).items():
+        lim = max(limit, SHOULDER_TWIST_LIMIT_DEG) if n.endswith("_shoulder") else limit
+        if abs(m := float(np.median(t))) > lim:
+            out[n] = m
+    return out
+
+
 # -- twist: each bone's secondary axis, not only its direction ------------------------------------
 
 SECONDARY_AXES = (

@@ -35,8 +35,8 @@ from . import data
 
 REPO = Path(__file__).resolve().parent.parent
 FPS = 20.0
-FORMAT_VERSION = 1
-TEXTS_PER_CLIP = 12
+FORMAT_VERSION = 2
+TEXTS_PER_CLIP = 24
 
 # ----------------------------------------------------------------------------------------- labels
 # Dataset-1 and dataset-2 name some styles differently; these are the same style.
@@ -102,7 +102,52 @@ STYLE_PHRASES: dict[str, tuple[list[str], list[str]]] = {
     "giant": (["like a giant", "heavily like a giant"], ["a giant"]),
     "chimpira": (["like a thug", "in a thuggish way"], ["a thug"]),
 }
-SUBJECTS = ["a person", "someone", "a man", "a woman", "the character", "a figure"]
+SUBJECTS = ["a person", "someone", "a man", "a woman", "the character", "a figure", "he", "she", "a character",
+            "the person", "somebody", "a guy", "a lady", "the actor"]
+
+# More ways of saying the same content: extra verbs, and phrasings that put the motion first.
+CONTENT_EXTRA: dict[str, list[str]] = {
+    "walk": ["strolls forward", "walks ahead", "goes for a walk", "paces forward"],
+    "run": ["runs ahead", "runs straight ahead", "goes for a jog"],
+    "dash": ["races forward", "bolts forward", "runs at full speed"],
+    "walk-back": ["backs up", "retreats step by step", "walks in reverse"],
+    "walk-left": ["sidesteps to the left", "shuffles to the left"],
+    "walk-right": ["sidesteps to the right", "shuffles to the right"],
+    "walk-turn-left": ["walks and veers left", "curves left while walking"],
+    "walk-turn-right": ["walks and veers right", "curves right while walking"],
+    "bow": ["bows down", "gives a bow", "bends at the waist to bow"],
+    "bye": ["waves farewell", "gives a goodbye wave"],
+    "byebye": ["waves goodbye repeatedly", "keeps waving farewell"],
+    "guide": ["guides someone with the hand", "directs someone with an arm gesture"],
+    "respond": ["replies with a gesture", "nods and responds"],
+    "call": ["waves someone over", "signals someone to come"],
+    "punch": ["boxes", "strikes with the fists"],
+    "kick": ["kicks with a leg", "throws a kick"],
+    "slash": ["attacks with a sword", "swings a blade"],
+    "raise-up-left-hand": ["holds up the left hand", "lifts the left arm overhead"],
+    "raise-up-right-hand": ["holds up the right hand", "lifts the right arm overhead"],
+    "raise-up-both-hands": ["holds up both hands", "lifts both arms overhead", "throws both hands up"],
+    "wave-left-hand": ["gives a wave with the left hand", "waves hello with the left hand"],
+    "wave-right-hand": ["gives a wave with the right hand", "waves hello with the right hand"],
+    "wave-both-hands": ["waves hello with both hands", "waves both arms"],
+}
+
+# Style synonyms and tempo words beyond STYLE_PHRASES (adverbs only: they combine with any content).
+STYLE_EXTRA: dict[str, list[str]] = {
+    "normal": ["casually", "in an ordinary way", "calmly"],
+    "active": ["vigorously", "briskly", "with enthusiasm", "quickly and energetically"],
+    "elderly": ["slowly like an old man", "frailly", "stiffly like an elderly person", "slowly and carefully"],
+    "tired": ["sluggishly", "slowly and wearily", "drained of energy", "lethargically"],
+    "feminine": ["gracefully", "elegantly", "in a ladylike way"],
+    "masculine": ["in a macho way", "with broad confident movements", "like a tough guy"],
+    "youthful": ["playfully", "with a spring in the step", "in a young and bouncy way"],
+    "childish": ["like a kid", "playfully like a little child"],
+    "happy": ["joyfully", "merrily"],
+    "sad": ["sorrowfully", "dejectedly"],
+    "not-confident": ["nervously", "insecurely"],
+    "angry": ["furiously", "aggressively"],
+    "proud": ["confidently", "with pride"],
+}
 
 
 def style_key(style: str) -> str:
@@ -111,8 +156,9 @@ def style_key(style: str) -> str:
 
 def bandai_sentences(content: str, style: str, n: int, rng: random.Random) -> list[str]:
     """`n` distinct natural sentences for a Bandai-Namco (content, style) label."""
-    verbs = CONTENT_PHRASES.get(content, [content.replace("-", " ")])
+    verbs = CONTENT_PHRASES.get(content, [content.replace("-", " ")]) + CONTENT_EXTRA.get(content, [])
     advs, styled = STYLE_PHRASES.get(style, ([style.replace("-", " ")], ["a person"]))
+    advs = advs + STYLE_EXTRA.get(style, [])
     options = set()
     for verb in verbs:
         for adv in advs:
@@ -120,6 +166,8 @@ def bandai_sentences(content: str, style: str, n: int, rng: random.Random) -> li
                 options.add(f"{subj} {verb} {adv}".strip())
                 if adv:
                     options.add(f"{adv}, {subj} {verb}".strip())
+                    if adv.endswith("ly") and " " not in adv:  # "she slowly walks forward"
+                        options.add(f"{subj} {adv} {verb}")
         for subj in styled:
             options.add(f"{subj} {verb}")
     options = sorted(options)
@@ -245,6 +293,33 @@ def cmu_segments(src: dict, num_frames: int, dropped: int) -> list[tuple[int, in
     return segs
 
 
+# ------------------------------------------------------------------------------------------ check
+class DataError(SystemExit):
+    """Converted data that no body could perform; the build stops rather than train on it."""
+
+
+def check_twist(clips: list[tuple[str, np.ndarray]], max_share: float = 0.02) -> None:
+    """Stop when converted clips carry implausible bone twist (a thigh half a turn round, a spine a
+    quarter turn): the rest alignment has lost a bone's roll. A few odd clips (acrobatics) may pass."""
+    from inference.retarget_quality import TWIST_LIMIT_DEG, bone_twist_deg, implausible_twists
+
+    # a bone whose roll is lost is twisted the same way in every clip of its source: the typical
+    # clip must show every joint within the limit (shoulders included)
+    medians: dict[str, list[float]] = defaultdict(list)
+    for _, rot in clips:
+        for joint, tw in bone_twist_deg(rot).items():
+            medians[joint].append(float(np.median(tw)))
+    typical = {j: float(np.median(v)) for j, v in medians.items()}
+    if wrong := {j: m for j, m in typical.items() if abs(m) > TWIST_LIMIT_DEG}:
+        raise DataError("The converted clips are twisted about their own bones: median twist "
+                        + ", ".join(f"{j} {m:.0f} deg" for j, m in wrong.items()) + ".")
+    bad = [(f, tw) for f, rot in clips if (tw := implausible_twists(rot))]
+    if len(bad) > max_share * max(1, len(clips)):
+        examples = "; ".join(f"{Path(f).name}: " + ", ".join(f"{k} {v:.0f} deg" for k, v in tw.items())
+                             for f, tw in bad[:3])
+        raise DataError(f"{len(bad)} of {len(clips)} converted clips have implausible bone twist ({examples}).")
+
+
 # ------------------------------------------------------------------------------------------ build
 def build(out: Path, exclude_content=(), exclude_style=(), workers: int = 2, verbose: bool = True) -> dict:
     t0 = time.time()
@@ -257,6 +332,7 @@ def build(out: Path, exclude_content=(), exclude_style=(), workers: int = 2, ver
         c_arrays = list(pool.map(_load_cmu, [s["file"] for s in cmu], [s["fps"] for s in cmu]))
     if verbose:
         print(f"converted {len(bandai)} Bandai-Namco + {len(cmu)} CMU files in {time.time() - t0:.0f}s", flush=True)
+    check_twist([(s["file"], a[0]) for s, a in zip(bandai + cmu, b_arrays + c_arrays)])
 
     rng = random.Random(0)
     rot_chunks, root_chunks, clips, texts = [], [], [], []

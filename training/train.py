@@ -72,6 +72,61 @@ class WindowSampler:
         return torch.from_numpy(rot), torch.from_numpy(root), torch.from_numpy(valid), self.emb[text_ids]
 
 
+class Batches(torch.utils.data.IterableDataset):
+    """Endless training batches (rotations, root, valid, text, mask) built on the CPU, so that on a
+    GPU machine several worker processes can keep the accelerator busy."""
+
+    def __init__(self, sampler: WindowSampler, batch: int, min_frames: int, max_frames: int, text_dropout: float,
+                 seed: int):
+        self.sampler, self.batch = sampler, batch
+        self.min_frames, self.max_frames, self.text_dropout, self.seed = min_frames, max_frames, text_dropout, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        seed = self.seed + (0 if info is None else 7919 * (info.id + 1))
+        rng = random.Random(seed)
+        self.sampler.rng = np.random.default_rng(seed)
+        while True:
+            length = rng.randint(self.min_frames, self.max_frames)
+            q, r, valid, text = self.sampler.batch(self.batch, length)
+            drop = torch.rand(text.shape[0], generator=torch.Generator().manual_seed(rng.getrandbits(31))) \
+                < self.text_dropout
+            text = torch.where(drop[:, None], torch.zeros_like(text), text)
+            mask = torch.stack([F.pad(random_mask(int(n), rng), (0, 0, 0, length - int(n)))
+                                for n in valid.sum(1).tolist()])
+            yield q, r, valid, text, mask * valid[..., None]
+
+
+def warm_start(model: Denoiser, folder: Path) -> list[str]:
+    """Copy every weight of a model folder whose name and shape match (statistics excluded: they come
+    from the data); returns the names that were left at their fresh values."""
+    from safetensors.torch import load_file
+
+    state = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
+    old_patch = json.loads((Path(folder) / "config.json").read_text()).get("patch", 1)
+    if old_patch != model.config.patch and model.config.patch == 1:
+        # From tokens of several frames to one frame a token: a frame's input is what the old
+        # layer gave a token of equal frames, its output the mean of the old per-frame read-outs,
+        # and each frame takes its old token's position.
+        w = state["input.weight"]
+        state["input.weight"] = w.reshape(w.shape[0], old_patch, -1).sum(1)
+        w, b = state["output.weight"], state["output.bias"]
+        state["output.weight"] = w.reshape(old_patch, -1, w.shape[1]).mean(0)
+        state["output.bias"] = b.reshape(old_patch, -1).mean(0)
+        pos = state["pos"]
+        frames = torch.arange(model.pos.shape[1] - 1) // old_patch
+        state["pos"] = torch.cat([pos[:, :1], pos[:, 1 + frames.clamp(max=pos.shape[1] - 2)]], dim=1)
+    own = model.state_dict()
+    fresh = []
+    for k, v in own.items():
+        if k in state and state[k].shape == v.shape and k not in ("mean", "std"):
+            own[k] = state[k]
+        else:
+            fresh.append(k)
+    model.load_state_dict(own)
+    return fresh
+
+
 def feature_stats(sampler: WindowSampler, n: int = 4000, length: int = 120):
     rot, root, valid, _ = sampler.batch(n, length)
     feats = rep.encode(rot, root, sampler.fps)[valid]
@@ -79,28 +134,61 @@ def feature_stats(sampler: WindowSampler, n: int = 4000, length: int = 120):
     return mean, std.clamp_min(1e-2)
 
 
-def losses(model, diffusion, x0, t, text, known, mask, valid, mean, std, fps, geo_weight=1.0):
+ROOT_WEIGHT = 4.0
+"""The root's columns count this much more in the feature loss: an absolute root normalised by its
+spread over whole windows makes a 30 cm miss cheap otherwise, and keys are missed by the root."""
+
+
+def losses(model, diffusion, x0, t, text, known, mask, valid, mean, std, fps, geo_weight=1.0, smooth_weight=1.0):
+    """Denoising losses on the clean-motion prediction.
+
+    x0: features (normalised, MSE; root columns weighted), joint positions (m), and the motion's
+    first and second differences in time, in normalised features and in joint positions: an error
+    that alternates between even and odd frames (tremor) costs 4x and 16x more there than a slow one,
+    so the model is taught to leave none. Frames are weighted by `key_distance_weights`: free frames
+    next to known ones, where the motion must arrive at a key, count most.
+    """
+    from .masks import key_distance_weights
+
     noise = torch.randn_like(x0)
     x_t = diffusion.q_sample(x0, t, noise)
-    pred = model(x_t, t, text, known, mask, valid)
-    v = valid[..., None].to(x0.dtype)
-    denom = v.sum() * x0.shape[-1]
-    out = {"x0": (((pred - x0) ** 2) * v).sum() / denom}
+    pred = model(x_t, t, text, known, mask, valid).float()
+    with torch.autocast(x0.device.type, enabled=False):  # differences of positions need float32
+        return _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight)
+
+
+def _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight):
+    from .masks import key_distance_weights
+
+    w = key_distance_weights(mask, valid.to(x0.dtype))  # (B, T), 0 on padding
+    col = torch.ones(x0.shape[-1], device=x0.device, dtype=x0.dtype)
+    col[rep.ROOT] = ROOT_WEIGHT
+    denom = w.sum() * col.sum()
+    out = {"x0": (((pred - x0) ** 2) * col * w[..., None]).sum() / denom}
+    w1 = torch.minimum(w[:, 1:], w[:, :-1])
+    w2 = torch.minimum(w1[:, 1:], w1[:, :-1])
+    d1p, d1t = pred[:, 1:] - pred[:, :-1], x0[:, 1:] - x0[:, :-1]
+    d2p, d2t = d1p[:, 1:] - d1p[:, :-1], d1t[:, 1:] - d1t[:, :-1]
+    out["fvel"] = (((d1p - d1t) ** 2) * col * w1[..., None]).sum() / (w1.sum() * col.sum()).clamp_min(1)
+    out["facc"] = (((d2p - d2t) ** 2) * col * w2[..., None]).sum() / (w2.sum() * col.sum()).clamp_min(1)
     pm, tm = pred * std + mean, x0 * std + mean
     p_rot, p_root = rep.decode_rotmats(pm)
     t_rot, t_root = rep.decode_rotmats(tm)
     p_pos = canonical_forward_kinematics_torch(p_rot, p_root)
     t_pos = canonical_forward_kinematics_torch(t_rot, t_root)
-    vj = valid[..., None, None].to(x0.dtype)
-    nj = vj.sum() * p_pos.shape[-2] * 3
-    out["pos"] = (((p_pos - t_pos) ** 2) * vj).sum() / nj
-    vv = (valid[:, 1:] & valid[:, :-1])[..., None, None].to(x0.dtype)
-    p_vel, t_vel = (p_pos[:, 1:] - p_pos[:, :-1]) * fps, (t_pos[:, 1:] - t_pos[:, :-1]) * fps
-    out["vel"] = (((p_vel - t_vel) ** 2) * vv).sum() / (vv.sum() * p_pos.shape[-2] * 3) * 0.01
-    contact = tm[:, 1:, rep.CONTACT].clamp(0, 1) * vv[..., 0]
-    foot_v = p_vel[:, :, FOOT]
-    out["foot"] = ((foot_v ** 2).sum(-1) * contact).sum() / contact.sum().clamp_min(1) * 0.01
-    out["total"] = out["x0"] + geo_weight * (out["pos"] + out["vel"] + out["foot"])
+    nj = p_pos.shape[-2] * 3
+    # positions in units of 10 cm, velocities in 1 cm/frame, accelerations in 1 cm/frame^2: errors of
+    # those sizes weigh about as much as a one-sigma feature error
+    out["pos"] = ((((p_pos - t_pos) / 0.1) ** 2) * w[..., None, None]).sum() / (w.sum() * nj)
+    p_vel, t_vel = p_pos[:, 1:] - p_pos[:, :-1], t_pos[:, 1:] - t_pos[:, :-1]
+    out["vel"] = ((((p_vel - t_vel) / 0.01) ** 2) * w1[..., None, None]).sum() / (w1.sum() * nj).clamp_min(1)
+    p_acc, t_acc = p_vel[:, 1:] - p_vel[:, :-1], t_vel[:, 1:] - t_vel[:, :-1]
+    out["acc"] = ((((p_acc - t_acc) / 0.01) ** 2) * w2[..., None, None]).sum() / (w2.sum() * nj).clamp_min(1)
+    contact = tm[:, 1:, rep.CONTACT].clamp(0, 1) * (w1 > 0)[..., None]
+    foot_v = p_vel[:, :, FOOT] / 0.01
+    out["foot"] = ((foot_v ** 2).sum(-1) * contact).sum() / contact.sum().clamp_min(1)
+    geo = 0.1 * out["pos"] + 0.1 * out["vel"] + 0.1 * out["acc"] + 0.05 * out["foot"]
+    out["total"] = out["x0"] + smooth_weight * (out["fvel"] + out["facc"]) + geo_weight * geo
     return out
 
 
@@ -134,14 +222,19 @@ def train(args) -> Path:
         print(f"resuming {run} at step {state['step']}", flush=True)
     else:
         config = ModelConfig(width=args.width, layers=args.layers, heads=args.heads, fps=meta["fps"],
-                             window_frames=args.max_frames)
+                             window_frames=args.max_frames, min_frames=args.min_frames, patch=args.patch)
         model = Denoiser(config)
+        if args.init:
+            fresh = warm_start(model, args.init)
+            print(f"warm start from {args.init}; fresh: {', '.join(fresh) or 'nothing'}", flush=True)
         mean, std = feature_stats(sampler)
         model.mean.copy_(mean)
         model.std.copy_(std)
         ema = copy.deepcopy(model)
         state = dict(step=0, seconds=0.0, hardware=[], data=dict(exclude_content=meta["exclude_content"],
-                     exclude_style=meta["exclude_style"], fps=meta["fps"]), args=vars(args) | {"data": str(args.data)})
+                     exclude_style=meta["exclude_style"], fps=meta["fps"]),
+                     args=vars(args) | {"data": str(args.data), "init": str(args.init) if args.init else None},
+                     sittings=[])
         ck = None
     model.to(device).train()
     ema.to(device).eval()
@@ -160,7 +253,13 @@ def train(args) -> Path:
     print(f"model {n_params / 1e6:.2f} M parameters on {hw}", flush=True)
     log = open(run / "log.jsonl", "a")
     amp = device.type == "cuda"
-    rng = random.Random(args.seed + state["step"])
+    batches = Batches(sampler, args.batch, args.min_frames, args.max_frames, args.text_dropout,
+                      args.seed + state["step"])
+    loader = iter(torch.utils.data.DataLoader(batches, batch_size=None, num_workers=args.workers,
+                                              persistent_workers=args.workers > 0,
+                                              prefetch_factor=4 if args.workers else None))
+    sitting = dict(start_step=state["step"], hardware=hw, batch=args.batch, lr=args.lr, decay=args.decay)
+    state.setdefault("sittings", []).append(sitting)
 
     def save():
         torch.save(dict(config=asdict(config), model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
@@ -183,20 +282,14 @@ def train(args) -> Path:
             lr *= 1.0 - 0.9 * min(1.0, elapsed / (args.minutes * 60))
         for g in opt.param_groups:
             g["lr"] = lr
-        length = rng.randint(args.min_frames, args.max_frames)
-        q, r, valid, text = sampler.batch(args.batch, length)
+        q, r, valid, text, mask = next(loader)
         with torch.no_grad():
             x0 = (rep.encode(q.to(device), r.to(device), sampler.fps) - mean) / std
-            valid = valid.to(device)
-            text = text.to(device)
-            drop = torch.rand(text.shape[0], device=device) < args.text_dropout
-            text = torch.where(drop[:, None], torch.zeros_like(text), text)
-            mask = torch.stack([F.pad(random_mask(int(n), rng), (0, 0, 0, length - int(n)))
-                                for n in valid.sum(1).tolist()])
-            mask = mask.to(device) * valid[..., None]
+            valid, text, mask = valid.to(device), text.to(device), mask.to(device)
             t = torch.randint(0, diffusion.steps, (args.batch,), device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            out = losses(model, diffusion, x0, t, text, x0, mask, valid, mean, std, sampler.fps, args.geo_weight)
+            out = losses(model, diffusion, x0, t, text, x0, mask, valid, mean, std, sampler.fps, args.geo_weight,
+                         args.smooth_weight)
         opt.zero_grad(set_to_none=True)
         out["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -221,6 +314,7 @@ def train(args) -> Path:
         if now - t_last_save > args.save_minutes * 60:
             save()
             t_last_save = now
+    sitting.update(end_step=state["step"], hours=round((time.time() - t_start) / 3600, 3))
     save()
     print(f"saved {ckpt_path} at step {state['step']} ({state['seconds'] / 3600:.2f} h)", flush=True)
     return ckpt_path
@@ -239,7 +333,8 @@ def export(run_name: str, folder: Path, weights: str = "ema", defaults: dict | N
     model.save(folder)
     write_vocabulary(Path(folder), Path(st["args"]["data"]))
     info = dict(run=run_name, weights=weights, steps=st["step"], hours=round(st["seconds"] / 3600, 3), hardware=st["hardware"],
-                data=st["data"], first_sitting_args=st["args"], parameters=sum(p.numel() for p in model.parameters()))
+                data=st["data"], first_sitting_args=st["args"], sittings=st.get("sittings", []),
+                parameters=sum(p.numel() for p in model.parameters()))
     (Path(folder) / "training.json").write_text(json.dumps(info, indent=1))
     size = (Path(folder) / "model.safetensors").stat().st_size / 2**20
     print(f"exported {folder}: {info['steps']} steps, {info['hours']} h, {size:.1f} MiB")
@@ -273,10 +368,14 @@ def main(argv=None):
     ap.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0 = no limit)")
     ap.add_argument("--steps", type=int, default=0, help="stop at this total step count (0 = no limit)")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--min-frames", type=int, default=40)
+    ap.add_argument("--min-frames", type=int, default=20)
     ap.add_argument("--max-frames", type=int, default=120)
     ap.add_argument("--width", type=int, default=256)
-    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--patch", type=int, default=1, help="frames per transformer token")
+    ap.add_argument("--init", type=Path, default=None, help="new run: copy matching weights from this model folder")
+    ap.add_argument("--workers", type=int, default=0, help="batch-building worker processes (GPU machines)")
+    ap.add_argument("--smooth-weight", type=float, default=1.0, help="weight of the velocity/acceleration losses")
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--decay", action="store_true", help="anneal the learning rate to a tenth over --minutes")

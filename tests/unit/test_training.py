@@ -19,7 +19,8 @@ def test_label_sentences_are_varied_and_say_content_and_style():
     s = bd.bandai_sentences("wave-right-hand", "elderly", 12, random.Random(0))
     assert len(s) == len(set(s)) == 12
     assert all("right" in x for x in s)
-    assert all(("elderly" in x or "old" in x) for x in s)
+    assert all(any(w in x for w in ("elderly", "old", "frail", "slowly")) for x in s), "every one says the style"
+    assert any(x.startswith(("he ", "she ")) for x in bd.bandai_sentences("walk", "normal", 60, random.Random(2)))
     tired = bd.bandai_sentences("walk", bd.style_key("exhausted"), 8, random.Random(1))
     assert any(w in x for x in tired for w in ("tired", "wearily", "exhausted"))
 
