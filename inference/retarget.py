@@ -632,4 +632,26 @@ def bvh_to_canonical(motion, bone_map: BoneMap | None = None, scale_root: bool =
     # A BVH zero pose need not be a pose (Bandai-Namco's lies along X): the motion shows the anatomy.
     ws, ps = skeleton.forward_kinematics(rotations, translations)
     align = RestAlignment.build(skeleton, bone_map, basis, reference=(ws, ps))
-    return align.posed_to_canonical(ws, ps, motion.fps, scale_root=scale_root)
+    clip = align.posed_to_canonical(ws, ps, motion.fps, scale_root=scale_root)
+    return _ground_relative_root(clip, motion, align, scale_root)
+
+
+_FOOT_JOINTS = [CANONICAL.index(n) for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]
+
+
+def _ground_relative_root(clip: MotionClip, motion, align: RestAlignment, scale_root: bool) -> MotionClip:
+    """Character Creator and iClone write the root's position channels relative to its OFFSET, where
+    the format (and every other exporter) has them replace it: read the usual way, such a character
+    walks about a metre under the floor. Where adding the OFFSET back puts the feet on the floor, it is
+    added."""
+    offset = motion.skeleton.offsets[0]
+    if not any(c.endswith("position") for c in motion.channels[0]) or not np.any(offset):
+        return clip
+    k = align.scale if scale_root else 1.0
+    shift = k * quat.rotate(np.asarray(align.basis), offset)
+    _, pc = CANONICAL.rest_pose()
+    rest = pc[_FOOT_JOINTS, 2].min()
+    floor = float(np.median(clip.positions()[:, _FOOT_JOINTS, 2].min(axis=1)))
+    if abs(floor - rest) > 0.25 and abs(floor + shift[2] - rest) < 0.5 * abs(floor - rest):
+        return MotionClip(clip.rotations, clip.root_translation + shift, clip.fps)
+    return clip

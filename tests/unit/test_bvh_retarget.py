@@ -164,3 +164,29 @@ def test_runtime_never_imports_blender():
             if re.match(r"\s*(import|from)\s+(bpy|mathutils|bl_ext|bmesh|addon_utils)\b", line):
                 offenders.append(f"{py.relative_to(REPO)}:{n}: {line.strip()}")
     assert not offenders, offenders
+
+
+def test_root_channels_relative_to_the_offset_are_detected_and_grounded(cmu_dir, tmp_path):
+    """Character Creator / iClone exports: the root's OFFSET is its rest place and the position
+    channels move it from there. Read as usual, the walk is about a metre under the floor."""
+    import dataclasses
+
+    from inference.skeleton import CANONICAL, Skeleton
+
+    motion = read_bvh(cmu_dir / "bvh_cgspeed/02_01.bvh").slice(0, 120)
+    sk = motion.skeleton
+    rest = motion.translations[:, 0].mean(axis=0)
+    rest[[0, 2]] = 0.0  # the hips' rest height above the floor, as these exporters write it
+    offsets = sk.offsets.copy()
+    offsets[0] = rest
+    translations = motion.translations.copy()
+    translations[:, 0] -= rest
+    relative = dataclasses.replace(motion, skeleton=Skeleton(sk.names, sk.parents, offsets, sk.rest_rotations),
+                                   translations=translations)
+    write_bvh(tmp_path / "cc.bvh", relative)
+    a = bvh_to_canonical(motion)
+    b = bvh_to_canonical(read_bvh(tmp_path / "cc.bvh"))
+    feet = [CANONICAL.index(n) for n in ("left_ankle", "right_ankle", "left_foot", "right_foot")]
+    lowest = b.positions()[:, feet, 2].min(axis=1)
+    assert abs(np.median(lowest)) < 0.05, "feet on the floor"
+    assert np.abs(a.positions() - b.positions()).max() < 1e-3
