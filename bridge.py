@@ -11,11 +11,11 @@ from functools import lru_cache
 
 import bpy
 import numpy as np
-from mathutils import Matrix
+from mathutils import Euler, Matrix, Quaternion
 
 from .inference import quat
 from .inference.motion import MotionClip, MotionError
-from .inference.retarget import RIG_MAP_DIR, BoneMap, RestAlignment, RetargetError, detect_map
+from .inference.retarget import RIG_MAP_DIR, BoneMap, RestAlignment, RetargetError, detect_map, facing_basis
 from .inference.skeleton import CANONICAL
 
 CANONICAL_MAP = BoneMap("Marionette canonical", {n: n for n in CANONICAL.names}, "Z")
@@ -101,7 +101,7 @@ def armature_alignment(obj: bpy.types.Object, bone_map: BoneMap | None = None, s
     for n in bone_map.joints.values():
         if n not in names:
             raise RetargetError(f"The bone map points at bone '{n}', which armature '{obj.name}' does not have.")
-    return RestAlignment.build(skeleton, bone_map, basis)
+    return RestAlignment.build(skeleton, bone_map, facing_basis(skeleton, bone_map, basis))
 
 
 # -- control rigs --------------------------------------------------------------------------------
@@ -319,12 +319,7 @@ def _write_controls(obj, layer: ControlLayer, align, rotations, translations, na
     moved |= {c for c in controls if not all(pose[c].lock_location) and np.abs(loc_keys[c]).max() > 1e-4 * size}
     for c in controls + baked:
         pb = pose[c]
-        pb.rotation_mode = "QUATERNION"
-        q = quat.make_continuous(rot_keys[c])
-        q *= np.sign(q[0, 0]) or 1.0  # start on the w >= 0 side: the same pose always gives the same keys
-        path = pb.path_from_id("rotation_quaternion")
-        for i in range(4):
-            _set_keys(_ensure_fcurve(action, obj, path, i, c), frames, q[:, i])
+        _key_rotation(action, obj, pb, frames, rot_keys[c])
         if c in moved:
             path = pb.path_from_id("location")
             for i in range(3):
@@ -403,6 +398,34 @@ def _set_keys(fc, frames: np.ndarray, values: np.ndarray) -> None:
     fc.update()
 
 
+def _key_rotation(action, obj, pb, frames: np.ndarray, q: np.ndarray) -> None:
+    """Key a pose bone's rotation (quaternions (T, 4), local) in the bone's own rotation mode: an
+    Euler bone gets continuous Euler keys, so the animator's earlier Euler-keyed actions, which play
+    through the same mode, play exactly as before (switching the bone to quaternions would break them)."""
+    q = quat.make_continuous(q)
+    q *= np.sign(q[0, 0]) or 1.0  # start on the w >= 0 side: the same pose always gives the same keys
+    mode = pb.rotation_mode
+    if mode == "QUATERNION":
+        path, values = "rotation_quaternion", q
+    elif mode == "AXIS_ANGLE":
+        angle = 2.0 * np.arctan2(np.linalg.norm(q[:, 1:], axis=1), q[:, 0])
+        axis = q[:, 1:] / np.maximum(np.linalg.norm(q[:, 1:], axis=1, keepdims=True), 1e-12)
+        axis[np.linalg.norm(q[:, 1:], axis=1) < 1e-12] = (0.0, 1.0, 0.0)
+        path, values = "rotation_axis_angle", np.concatenate([angle[:, None], axis], axis=1)
+    else:
+        values = np.empty((len(q), 3))
+        previous = None
+        for t, (w, x, y, z) in enumerate(q):
+            e = Quaternion((w, x, y, z)).to_euler(mode) if previous is None else \
+                Quaternion((w, x, y, z)).to_euler(mode, previous)
+            values[t] = e
+            previous = e
+        path = "rotation_euler"
+    data_path = pb.path_from_id(path)
+    for i in range(values.shape[1]):
+        _set_keys(_ensure_fcurve(action, obj, data_path, i, pb.name), frames, values[:, i])
+
+
 def _new_action(obj, name: str):
     """A new, empty Action on `obj`; the previous one gets a fake user so it stays in the file untouched."""
     if obj.animation_data is None:
@@ -429,8 +452,8 @@ def write_action(
 ):
     """Create a new Action on `obj` from local rotations/translations of `skeleton`.
 
-    Quaternion keys for `keyed_bones`, location keys for `moved_bones`. The object's previous
-    action is kept in the file (fake user) and is not modified.
+    Rotation keys (in each bone's own rotation mode) for `keyed_bones`, location keys for
+    `moved_bones`. The object's previous action is kept in the file (fake user) and plays as before.
     """
     action = _new_action(obj, name)
     T = rotations.shape[0]
@@ -441,11 +464,7 @@ def write_action(
             continue
         pb = obj.pose.bones[bname]
         if bname in keyed_bones:
-            pb.rotation_mode = "QUATERNION"
-            q = quat.make_continuous(rotations[:, j])
-            path = pb.path_from_id("rotation_quaternion")
-            for i in range(4):
-                _set_keys(_ensure_fcurve(action, obj, path, i, bname), frames, q[:, i])
+            _key_rotation(action, obj, pb, frames, rotations[:, j])
         if bname in moved_bones:
             # translation = offset + rest_rotation * location (see Skeleton.forward_kinematics)
             loc = quat.rotate(np.broadcast_to(quat.conj(rest[j]), (T, 4)), translations[:, j] - skeleton.offsets[j])
@@ -477,6 +496,7 @@ def read_action(obj, action, skeleton, bone_names: list[str], frame_start: int, 
     loc = np.zeros((T, len(bone_names), 3))
     index = {n: j for j, n in enumerate(bone_names)}
     frames = frame_start + np.arange(T, dtype=np.float64)
+    other = {}  # bone -> (mode, (T, 3 or 4)) for Euler and axis-angle keys
     for fc in action_fcurves(action, obj):
         path = fc.data_path
         if not path.startswith('pose.bones["'):
@@ -489,6 +509,18 @@ def read_action(obj, action, skeleton, bone_names: list[str], frame_start: int, 
             rot[:, index[bname], fc.array_index] = values
         elif path.endswith(".location"):
             loc[:, index[bname], fc.array_index] = values
+        elif path.endswith(("rotation_euler", "rotation_axis_angle")) and bname in obj.pose.bones:
+            mode = obj.pose.bones[bname].rotation_mode
+            if (mode == "AXIS_ANGLE") == path.endswith("rotation_axis_angle") and mode != "QUATERNION":
+                arr = other.setdefault(bname, (mode, np.zeros((T, 4 if mode == "AXIS_ANGLE" else 3))))[1]
+                arr[:, fc.array_index] = values
+    for bname, (mode, arr) in other.items():
+        for t in range(T):
+            if mode == "AXIS_ANGLE":
+                r = Quaternion(arr[t, 1:], arr[t, 0])
+            else:
+                r = Euler(arr[t], mode).to_quaternion()
+            rot[t, index[bname]] = (r.w, r.x, r.y, r.z)
     rot = quat.normalize(rot)
     trans = np.tile(skeleton.offsets, (T, 1, 1)) + quat.rotate(np.broadcast_to(rest, (T,) + rest.shape), loc)
     return rot, trans
@@ -530,6 +562,7 @@ def write_clip(
     if root_motion not in ROOT_MOTION:
         raise MotionError(f"Root motion must be one of {', '.join(ROOT_MOTION)}; got {root_motion!r}.")
     align = armature_alignment(obj, bone_map)
+    names = list(align.skeleton.names)
     if fps is not None:
         clip = clip.resample(fps)
     travel = None
@@ -538,11 +571,12 @@ def write_clip(
         travel = root[:, :2] - root[0, :2]
         root[:, :2] = root[0, :2]
         clip = MotionClip(clip.rotations, root, clip.fps)
-    rotations, translations = align.from_canonical(clip, scale_root=scale_root)
+    carrier, note = _root_carrier(obj, align)
+    rotations, translations = align.from_canonical(clip, scale_root=scale_root,
+                                                   carrier=None if carrier is None else names.index(carrier))
     if foot_lock:
         rotations, translations = align.lock_feet(rotations, translations, clip)
     skeleton = align.skeleton
-    names = list(skeleton.names)
     keyed = {names[m] for m in align.mapping if m >= 0}
     # Bones between mapped ones (CMU's LHipJoint, a second neck bone) are keyed at rest as well: the
     # retargeting assumes them there, and unkeyed they would keep a pose left by the previous action.
@@ -552,6 +586,13 @@ def write_clip(
             keyed.add(names[p])
             p = skeleton.parents[p]
     moved = {names[b] for b in align.moved_bones()}
+    if carrier is not None:
+        # the carrier and the bones down to the pelvis: rest rotations, the carrier's location keyed
+        moved = (moved - {names[int(align.mapping[0])]}) | {carrier}
+        b = obj.data.bones[names[int(align.mapping[0])]]
+        while b is not None and b.name != carrier:
+            b = b.parent
+            keyed.add(b.name)
     object_path = None
     if root_motion == "OBJECT":
         # canonical metres -> armature units (leg-length scale) -> world, added to where the object stands
@@ -573,8 +614,25 @@ def write_clip(
             raise MotionError(f"Rig target must be one of {', '.join(RIG_TARGETS)}; got {target!r}.")
         return _write_controls(obj, layer, align, rotations, translations, name, frame_start, object_path,
                                deform=target == "DEFORM")
-    return write_action(obj, name, rotations, translations, skeleton, names, frame_start, keyed, moved,
-                        object_location=object_path)
+    action = write_action(obj, name, rotations, translations, skeleton, names, frame_start, keyed, moved,
+                          object_location=object_path)
+    if note:
+        action["marionette_note"] = note
+    return action
+
+
+def _root_carrier(obj, align) -> tuple[str | None, str]:
+    """For a hip bone connected to its parent (Blender's BVH importer connects it under a root bone),
+    which cannot take location keys: the nearest unconnected ancestor, which carries the travel, and a
+    sentence telling the animator so. (None, "") for a hip bone that can move."""
+    pelvis = obj.data.bones.get(align.skeleton.names[int(align.mapping[0])])
+    if pelvis is None or not pelvis.use_connect or pelvis.parent is None:
+        return None, ""
+    carrier = pelvis.parent
+    while carrier.use_connect and carrier.parent is not None:
+        carrier = carrier.parent
+    return carrier.name, (f"'{pelvis.name}' is connected to '{pelvis.parent.name}' and cannot move on its own: "
+                          f"the motion's travel is keyed on '{carrier.name}'.")
 
 
 def read_clip(

@@ -156,6 +156,36 @@ def map_indices(skeleton: Skeleton, bone_map: BoneMap) -> np.ndarray:
     return mapping
 
 
+def _stands(skeleton: Skeleton, mapping: np.ndarray, basis: np.ndarray) -> bool:
+    """Whether the skeleton's rest pose stands upright (head or neck over the ankles) once `basis` has
+    turned it Z up: a rig's does; a BVH zero pose may lie along an axis."""
+    _, p0 = skeleton.rest_pose()
+    p = quat.rotate(np.asarray(basis, float), p0)
+    top = next((mapping[CANONICAL.index(n)] for n in ("head", "neck", "spine3", "spine2")
+                if mapping[CANONICAL.index(n)] >= 0), -1)
+    if top < 0:
+        return False
+    v = p[top] - p[[mapping[CANONICAL.index(n)] for n in ("left_ankle", "right_ankle")]].mean(axis=0)
+    return bool(v[2] > 0.8 * np.linalg.norm(v))
+
+
+def facing_basis(skeleton: Skeleton, bone_map: BoneMap, basis: np.ndarray) -> np.ndarray:
+    """`basis` (a rotation standing the skeleton Z up) turned about Z so that the skeleton's rest pose
+    faces -Y, the canonical forward: canonical motion then moves a rig the way the rig itself faces
+    (a rig facing +Y is not turned half round). Unchanged where the rest pose does not stand."""
+    mapping = map_indices(skeleton, bone_map)
+    if not _stands(skeleton, mapping, basis):
+        return np.asarray(basis, float)
+    _, p0 = skeleton.rest_pose()
+    p = quat.rotate(np.asarray(basis, float), p0)
+    left = p[mapping[CANONICAL.index("left_hip")]] - p[mapping[CANONICAL.index("right_hip")]]
+    forward = np.cross(left, [0.0, 0.0, 1.0])[:2]
+    if np.linalg.norm(forward) < 1e-9:
+        return np.asarray(basis, float)
+    yaw = np.arctan2(forward[0], -forward[1])  # angle from -Y to forward, about +Z
+    return quat.normalize(quat.mul(quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), -yaw), np.asarray(basis, float)))
+
+
 def estimate_basis(skeleton: Skeleton, bone_map: BoneMap, rotations, translations) -> np.ndarray:
     """Rotation taking the motion's up axis to +Z: the axis along which the head is, on average,
     farthest above the ankles (BVH zero poses are not always upright, so the rest pose cannot tell)."""
@@ -336,6 +366,10 @@ class RestAlignment:
     """For each canonical joint, the mapped descendants whose directions define its bone."""
     scale: float = 1.0
     """Canonical metres per unit of the other skeleton (by leg length)."""
+    ground: float = 0.0
+    """How much higher (other skeleton's units, along its up) its ankles stand at rest than the
+    canonical ankles scaled by leg length: the root is raised by this, so a rig's feet land on its own
+    floor, not at the canonical ankle height (0 for motion sources, whose zero pose need not stand)."""
 
     @staticmethod
     def build(skeleton: Skeleton, bone_map: BoneMap, basis: np.ndarray | None = None,
@@ -401,7 +435,15 @@ class RestAlignment:
         if src_leg < 1e-9:
             raise RetargetError("This skeleton's legs have no length in the rest pose.")
         scale = CANONICAL.chain_length(list(LEG_CHAIN)) / src_leg
-        return RestAlignment(skeleton, bone_map, mapping, np.asarray(basis, float), offsets, tuple(targets), scale)
+        ground = 0.0
+        if reference is None and _stands(skeleton, mapping, basis):
+            up = quat.rotate(np.asarray(basis, float), p0)[:, 2]
+            ankles = [mapping[CANONICAL.index(n)] for n in ("left_ankle", "right_ankle")]
+            rig_ankle = float(up[ankles].mean())
+            if 0.0 < rig_ankle < 0.3 * src_leg:  # the rig stands on its floor (z = 0) at rest
+                ground = rig_ankle - pc[CANONICAL.index("left_ankle"), 2] / scale
+        return RestAlignment(skeleton, bone_map, mapping, np.asarray(basis, float), offsets, tuple(targets), scale,
+                             ground)
 
     # -- other skeleton -> canonical ---------------------------------------------------------
 
@@ -449,6 +491,7 @@ class RestAlignment:
         k = self.scale if scale_root else 1.0
         hips = ps[:, self._hip_indices()].mean(axis=1)
         root = k * quat.rotate(np.broadcast_to(self.basis, (T, 4)), hips) - quat.rotate(wc[:, 0], _CANONICAL_HIP_MID)
+        root[:, 2] -= k * self.ground
         return MotionClip(quat.make_continuous(local), root, fps)
 
     def _hip_indices(self) -> list[int]:
@@ -462,10 +505,14 @@ class RestAlignment:
 
     # -- canonical -> other skeleton ---------------------------------------------------------
 
-    def from_canonical(self, clip: MotionClip, scale_root: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def from_canonical(self, clip: MotionClip, scale_root: bool = True,
+                       carrier: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Local rotations (T, J, 4) and translations (T, J, 3) of the other skeleton for a clip.
 
         Joints the map does not name keep their rest pose relative to their parent.
+        carrier: an ancestor of the pelvis that carries its travel, for a pelvis that cannot move on
+        its own (a Blender bone connected to its parent): it moves, at rest, so the pelvis lands where
+        it should; the pelvis and the joints in between keep their rest offsets.
         """
         sk = self.skeleton
         T = clip.num_frames
@@ -487,11 +534,17 @@ class RestAlignment:
         translations = np.tile(sk.offsets, (T, 1, 1))
         k = self.scale if scale_root else 1.0
         pelvis = int(self.mapping[0])
-        hip_mid_world = quat.rotate(inv_basis, pc[:, [1, 2]].mean(axis=1)) / k
+        hip_mid_world = quat.rotate(inv_basis, pc[:, [1, 2]].mean(axis=1) / k + [0.0, 0.0, self.ground])
         hip_mid_local = quat.rotate(quat.conj(w0[pelvis]), p0[self._hip_indices()].mean(axis=0) - p0[pelvis])
         target = hip_mid_world - quat.rotate(ws[:, pelvis], np.broadcast_to(hip_mid_local, (T, 3)))
         parent = sk.parents[pelvis]
-        if parent < 0:
+        if carrier is not None:
+            # everything from the carrier down to the pelvis keeps its rest shape
+            place = target - (p0[pelvis] - p0[carrier])
+            above = sk.parents[carrier]
+            translations[:, carrier] = place if above < 0 else quat.rotate(
+                np.broadcast_to(quat.conj(w0[above]), (T, 4)), place - p0[above])
+        elif parent < 0:
             translations[:, pelvis] = target
         else:
             # Joints above the pelvis (a "root" bone, BVH's joint_Root) stay in their rest pose.

@@ -162,6 +162,9 @@ def write_results(job: GenerationJob, context) -> list:
     if not res0.familiar:
         names = "; ".join(f'"{t}"' for t, _ in res0.nearest[:3])
         hint = f"The prompt is far from what the model learned. Closest: {names}"
+    note = actions[0].get("marionette_note", "")
+    if note:  # the rig needed something the animator should know (a hip bone that cannot move)
+        hint = f"{note} {hint}".strip()
     state = context.window_manager.marionette_job
     state.hint = hint
     state.status = f"Generated {len(actions)} take(s) of {r.seconds:g} s in {time.perf_counter() - job.started:.1f} s"

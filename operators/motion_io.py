@@ -56,7 +56,8 @@ class MARIONETTE_OT_import_motion(bpy.types.Operator, ImportHelper):
         scene = context.scene
         scene.frame_start = scene.frame_current
         scene.frame_end = scene.frame_current + n - 1
-        self.report({"INFO"}, f"Imported {n} frames as action '{action.name}'.")
+        note = action.get("marionette_note", "")
+        self.report({"WARNING"} if note else {"INFO"}, f"Imported {n} frames as action '{action.name}'. {note}".strip())
         return {"FINISHED"}
 
 

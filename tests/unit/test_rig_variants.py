@@ -124,3 +124,26 @@ def test_feet_outside_the_leg_chain_stay_on_the_end_of_the_shins(walk):
         shin = np.linalg.norm(ps[:, a] - ps[:, k], axis=-1)
         assert np.abs(shin - np.linalg.norm(p0[a] - p0[k])).max() < 1e-6
         assert np.ptp(ps[:, a, 1]) > 0.3  # and the foot walks with the body
+
+
+def test_feet_stand_at_the_rigs_own_ankle_height(walk):
+    """A rig whose ankles stand 5 cm higher than the canonical proportions give (thick soles, short
+    shins): its planted ankles land at its own rest ankle height, neither floating nor sinking."""
+    w, parent = _canonical_world()
+    lift = np.array([0.0, 0.0, 0.05])
+    joints = [(n, parent[n], w[n] + lift if n.endswith(("ankle", "foot")) else w[n].copy()) for n in CANONICAL.names]
+    sk = _build(joints)
+    align = RestAlignment.build(sk, BoneMap("high ankles", {n: n for n in CANONICAL.names}, "Z"))
+    rot, trans = align.lock_feet(*align.from_canonical(walk), walk)
+    _, ps = sk.forward_kinematics(rot, trans)
+    _, p0 = sk.rest_pose()
+    _, pc0 = CANONICAL.rest_pose()
+    pc = walk.positions()
+    for side in ("left", "right"):
+        a, c = sk.index(f"{side}_ankle"), CANONICAL.index(f"{side}_ankle")
+        # as high above its rest height as the source's planted ankle is above the canonical one
+        want = p0[a, 2] + (np.percentile(pc[:, c, 2], 5) - pc0[c, 2]) / align.scale
+        planted = np.percentile(ps[:, a, 2], 5)
+        assert abs(planted - want) < 0.01, (side, planted, want)
+    q = measure(align, walk)
+    assert q.round_trip_err < 1e-3
