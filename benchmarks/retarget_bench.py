@@ -9,10 +9,13 @@ from the pose Blender evaluates from the keys the add-on writes.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from training.data import shared_data_dir
 
@@ -129,6 +132,91 @@ def measure_twist(bpy, bridge, rq, obj, clip):
     return rq.twist_quality(align, clip, ws)
 
 
+def _mesh_vertices(bpy, meshes) -> np.ndarray:
+    """World positions of the deformed vertices of `meshes`, concatenated, as Blender evaluates them now."""
+    dg = bpy.context.evaluated_depsgraph_get()
+    out = []
+    for m in meshes:
+        e = m.evaluated_get(dg)
+        me = e.to_mesh()
+        v = np.empty(3 * len(me.vertices))
+        me.vertices.foreach_get("co", v)
+        mw = np.array(e.matrix_world)
+        out.append(v.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3])
+        e.to_mesh_clear()
+    return np.concatenate(out)
+
+
+def ground_error_cm(bpy, bridge, obj, clip) -> float | None:
+    """On a skinned character: while the source's heel (ankle) or toe is planted, how far the mesh's
+    heel or toe vertex is above or below the floor (the height of the lowest foot vertex at rest), mean
+    absolute, in cm of a character scaled to the canonical leg length. None without a skinned mesh."""
+    from scripts.blender_env import PACKAGE
+
+    cleanup = importlib.import_module(PACKAGE + ".inference.cleanup")
+    quat = importlib.import_module(PACKAGE + ".inference.quat")
+    meshes = [o for o in bpy.data.objects if o.type == "MESH"
+              and any(md.type == "ARMATURE" and md.object == obj for md in o.modifiers)]
+    if not meshes:
+        return None
+    align = bridge.armature_alignment(obj)
+    joints = align.bone_map.joints
+    scene = bpy.context.scene
+    ad = obj.animation_data or obj.animation_data_create()
+    previous = ad.action
+    ad.action = None
+    for pb in obj.pose.bones:
+        pb.matrix_basis.identity()
+    bpy.context.view_layer.update()
+    rest = _mesh_vertices(bpy, meshes)
+    m3 = np.array(obj.matrix_world.to_3x3())
+    forward = m3 @ quat.rotate(quat.conj(align.basis), np.array([0.0, -1.0, 0.0]))
+    forward[2] = 0.0
+    forward /= np.linalg.norm(forward)
+    # which vertices belong to which foot bone (vertex groups of the bound meshes, in concatenation order)
+    weights = {}
+    start = 0
+    for m in meshes:
+        n = len(m.data.vertices)
+        for bone in (joints.get(f"{s}_{j}") for s in ("left", "right") for j in ("ankle", "foot")):
+            g = m.vertex_groups.get(bone) if bone else None
+            w = weights.setdefault(bone, np.zeros(len(rest)))
+            if g is not None:
+                for v in m.data.vertices:
+                    for ge in v.groups:
+                        if ge.group == g.index:
+                            w[start + v.index] = ge.weight
+        start += n
+    feet = np.zeros(len(rest), bool)
+    for w in weights.values():
+        feet |= w > 0.5
+    floor = rest[feet, 2].min()
+    picks = {}
+    for side in ("left", "right"):
+        for part, sign in (("ankle", -1.0), ("foot", 1.0)):  # heel: furthest back; toe: furthest forward
+            w = weights.get(joints.get(f"{side}_{part}"))
+            if w is None or not (w > 0.5).any():
+                continue
+            idx = np.flatnonzero((w > 0.5) & (rest[:, 2] < floor + 0.02 * np.ptp(rest[:, 2])))
+            if len(idx):
+                picks[(side, part)] = idx[np.argmax(sign * rest[idx] @ forward)]
+    action = bridge.write_clip(obj, clip, "ground check", 1)
+    contacts = cleanup.contacts_from_motion(clip, height=0.03, speed=0.1)
+    cols = {("left", "ankle"): 0, ("left", "foot"): 1, ("right", "ankle"): 2, ("right", "foot"): 3}
+    errs = []
+    to_cm = 100.0 * align.scale / np.linalg.norm(m3[:, 0])  # world units -> canonical centimetres
+    for t in range(clip.num_frames):
+        planted = [k for k, c in cols.items() if k in picks and contacts[t, c] > 0.5]
+        if not planted:
+            continue
+        scene.frame_set(1 + t)
+        v = _mesh_vertices(bpy, meshes)
+        errs.extend(abs(v[picks[k], 2] - floor) * to_cm for k in planted)
+    ad.action = previous
+    bpy.data.actions.remove(action)
+    return float(np.mean(errs)) if errs else None
+
+
 def measure_on_rig(bpy, bridge, rq, obj, clip, round_trip_frames: int = 40):
     """Retarget `clip` onto the rig through the add-on's own writer, then measure the pose Blender
     evaluates from the keys (constraints and control rigs included): bone directions and planted feet.
@@ -157,6 +245,16 @@ def measure_on_rig(bpy, bridge, rq, obj, clip, round_trip_frames: int = 40):
     return rq.measure_posed(align, clip, ps, float(rt))
 
 
+def _mean(values):
+    return float(np.mean(values)) if values else None
+
+
+def generated_walk(ext):
+    """A 4 s walk from the shipped model (seed 0), as the Generate button makes it."""
+    gen = importlib.import_module(ext.__name__ + ".inference.generate")
+    return gen.Generator.shared(None, "cpu").generate("a person walks forward", seconds=4.0, seed=0).clip.resample(24)
+
+
 def main() -> int:
     from scripts.blender_env import load_extension, reset_scene
     from training import data
@@ -178,8 +276,22 @@ def main() -> int:
     reset_scene()
     rows = {}
     rigs = load_rigs(bpy, addon_utils, reset_scene, bvh_files) + load_control_rigs(bpy, addon_utils)
+    walks = [clip.slice(0, 96), retarget.bvh_to_canonical(bvh.read_bvh(bvh_files[1])).resample(24).slice(0, 96)]
+    try:
+        generated = generated_walk(ext)
+    except Exception as e:  # noqa: BLE001 - the real-motion figures stand without the model
+        print(f"retarget_bench: no generated walk ({e})", file=sys.stderr)
+        generated = None
+    twist, twist_gen, ground = {}, {}, {}
     for label, obj in rigs:
         rows[label] = measure_on_rig(bpy, bridge, rq, obj, clip).__dict__
+        found = [q for q in (measure_twist(bpy, bridge, rq, obj, w) for w in walks) if q is not None]
+        if found:
+            twist[label] = found
+            if generated is not None:
+                twist_gen[label] = measure_twist(bpy, bridge, rq, obj, generated)
+        if label in GLB_RIGS:
+            ground[label] = ground_error_cm(bpy, bridge, obj, walks[0])
     # Keying a 4-second clip on Rigify's generated rig goes through Blender's evaluation frame by frame
     rig = dict(rigs)["rigify_generated_rig"]
     four_s = clip.slice(0, int(4 * clip.fps))
@@ -196,6 +308,15 @@ def main() -> int:
         "retarget_source_foot_slide_cm": float(np.mean([v["source_foot_slide_cm"] for v in vals])),
         "retarget_round_trip_err": float(np.max([v["round_trip_err"] for v in vals])),
         "retarget_control_rig_write_s": control_rig_s,
+        "retarget_twist_err_deg_mean": float(np.mean([q.twist_err_mean_deg for v in twist.values() for q in v])),
+        "retarget_twist_err_deg_max": float(np.max([q.twist_err_max_deg for v in twist.values() for q in v])),
+        "retarget_sole_flip_share": float(np.mean([q.sole_flip_share for v in twist.values() for q in v])),
+        "retarget_ground_err_cm": float(np.mean([g for g in ground.values() if g is not None])),
+        "retarget_generated_twist_err_deg_mean": _mean([q.twist_err_mean_deg for q in twist_gen.values()]),
+        "retarget_generated_twist_err_deg_max": max([q.twist_err_max_deg for q in twist_gen.values()], default=None),
+        "retarget_generated_sole_flip_share": _mean([q.sole_flip_share for q in twist_gen.values()]),
+        "retarget_twist_by_rig": {k: [q.__dict__ for q in v] for k, v in twist.items()},
+        "retarget_ground_by_rig": ground,
         "retarget_by_rig": rows,
     }))
     return 0

@@ -155,6 +155,8 @@ def _rest_axes(ws: np.ndarray, ps: np.ndarray, joint: dict[str, int]) -> dict[st
     forward /= np.linalg.norm(forward)
 
     def square(v, bone):
+        if np.linalg.norm(bone) < 1e-9 * np.ptp(ps):
+            return None  # joints at one place (a twist bone over its parent) show no bone to roll about
         bone = bone / np.linalg.norm(bone)
         v = v - np.dot(v, bone) * bone
         return v / np.linalg.norm(v)
@@ -172,12 +174,14 @@ def _rest_axes(ws: np.ndarray, ps: np.ndarray, joint: dict[str, int]) -> dict[st
             if elbow not in joint:
                 continue
             fore = P(name) - P(elbow)
-            axis = (1.0 if side == "left" else -1.0) * square(np.cross(fore, forward), fore)
+            axis = square(np.cross(fore, forward), fore)
+            axis = None if axis is None else (1.0 if side == "left" else -1.0) * axis
         elif kind == "sole":
             axis = square(np.array([0.0, 0.0, -1.0]), P(child) - P(name))
         else:
             axis = square(forward, P(child) - P(name))
-        out[name] = quat.rotate(quat.conj(ws[joint[name]]), axis)
+        if axis is not None:
+            out[name] = quat.rotate(quat.conj(ws[joint[name]]), axis)
     return out
 
 

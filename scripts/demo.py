@@ -1,8 +1,9 @@
 """`make demo`: the add-on's main job, headless, on an embedded default.
 
 Generates motion from a text prompt with the shipped model, through the add-on's own Generate
-operator, onto Rigify's human metarig; saves out/demo.blend and renders out/demo.png (contact
-sheet) and out/demo.mp4.
+operator, onto Rigify's human metarig, and keys the same motion on a skinned CC0 character from
+../shared/rigs beside it (Workbench renders meshes, not armatures); saves out/demo.blend and renders
+out/demo.png (contact sheet) and out/demo.mp4.
 
     make demo PROMPT="a person waves with the right hand" SECONDS=6 SEED=3
     python scripts/demo.py --clip some.bvh      # show an imported BVH instead
@@ -23,6 +24,34 @@ from scripts.blender_env import load_extension, reset_scene  # noqa: E402
 DEFAULT_PROMPT = "a person waves with the right hand"
 
 
+RIGS = REPO.parent / "shared" / "rigs"
+
+
+def add_skinned_character(bpy, bridge, name: str, arm, action, first: int, last: int):
+    """Import the glTF character `name` from ../shared/rigs 1 m to the metarig's left (+X) and key the
+    metarig's motion on it (read back from the metarig's action); None where the file is missing."""
+    import addon_utils
+
+    path = RIGS / name
+    if not name or not path.is_file():
+        return None
+    addon_utils.enable("io_scene_gltf2", default_set=True)
+    before = set(bpy.data.objects)
+    bpy.ops.import_scene.gltf(filepath=str(path))
+    new = set(bpy.data.objects) - before
+    char = next(o for o in new if o.type == "ARMATURE")
+    for o in new:
+        if o.parent is None:
+            o.location.x += 1.0
+        if o.type == "MESH":
+            o.color = (0.85, 0.72, 0.55, 1.0)
+    fps = bridge.scene_fps(bpy.context.scene)
+    clip = bridge.read_clip(arm, action, first, last - first + 1, fps)
+    bridge.write_clip(char, clip, action.name, first)
+    bridge.assign_action_slot(char, char.animation_data.action)
+    return char
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(REPO / "out"))
@@ -31,6 +60,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clip", default=None, help="import this BVH file instead of generating")
     ap.add_argument("--frames", type=int, default=8, help="stills on the contact sheet")
+    ap.add_argument("--no-movie", action="store_true", help="contact sheet only")
+    ap.add_argument("--character", default="quaternius_human_male.glb",
+                    help="skinned character from ../shared/rigs shown beside the metarig ('' for none)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
@@ -71,7 +103,10 @@ def main(argv=None) -> int:
     align = ext.bridge.armature_alignment(arm)
     bones = [align.skeleton.names[m] for m in align.mapping if m >= 0]
     preview.add_bone_meshes(arm, bones)
-    preview.setup_stage(scene, arm, follow_bone=bones[0])
+    # The same motion on a skinned CC0 character beside the metarig: knees, soles and the floor
+    # show on a mesh what prisms hide.
+    skinned = add_skinned_character(bpy, ext.bridge, args.character, arm, action, first, last)
+    preview.setup_stage(scene, arm, follow_bone=bones[0], side_offset=0.5 if skinned else 0.0)
     blend = os.path.join(args.out, "demo.blend")
     bpy.ops.wm.save_as_mainfile(filepath=blend)
 
@@ -79,7 +114,10 @@ def main(argv=None) -> int:
     sheet = os.path.join(args.out, "demo.png")
     preview.contact_sheet(scene, frames, sheet)
     mp4 = os.path.join(args.out, "demo.mp4")
-    preview.movie(scene, mp4, first, last)
+    if args.no_movie:
+        mp4 = "(no movie)"
+    else:
+        preview.movie(scene, mp4, first, last)
     print(
         f"demo: {label} -> '{arm.name}' action '{action.name}' ({last - first + 1} frames)\n"
         f"      wrote {blend}, {sheet}, {mp4} in {time.time() - t0:.1f} s"

@@ -1,5 +1,6 @@
 """Headless previews of an animated armature: bone-parented meshes (armatures themselves do not
-render), a following camera, Workbench stills tiled into a contact sheet, and an mp4."""
+render; skinned characters bring their own), a following camera, Workbench stills tiled into a
+contact sheet, and an mp4. Any bone length and units."""
 from __future__ import annotations
 
 import os
@@ -30,13 +31,23 @@ def _prism(name: str, length: float, radius: float) -> bpy.types.Mesh:
     return mesh
 
 
+def character_height(arm: bpy.types.Object) -> float:
+    """The armature's standing height in world units (bone heads and tails at rest, object transform
+    included), whatever units its bones are in (glTF and FBX rigs reach thousands)."""
+    m = arm.matrix_world
+    pts = np.array([tuple(m @ p) for b in arm.data.bones for p in (b.head_local, b.tail_local)])
+    return float(np.ptp(pts[:, 2])) or 1.0
+
+
 def add_bone_meshes(arm: bpy.types.Object, bone_names) -> list[bpy.types.Object]:
-    """One prism per bone, parented to the bone so it follows the animation."""
-    height = max(b.head_local.z for b in arm.data.bones) or 1.0
+    """One prism per bone, parented to the bone so it follows the animation; sized in the bones' own
+    units (prisms are built in bone space, so the object's scale applies to them as to the bones)."""
+    scale = max(arm.matrix_world.to_scale()) or 1.0
+    height = character_height(arm) / scale  # armature units
     out = []
     for name in bone_names:
         bone = arm.data.bones[name]
-        radius = max(0.012, min(0.05, 0.18 * bone.length)) * height / 1.7
+        radius = float(np.clip(0.18 * bone.length, 0.007 * height, 0.03 * height))
         obj = bpy.data.objects.new(f"preview_{name}", _prism(f"preview_{name}", bone.length, radius))
         arm.users_collection[0].objects.link(obj)
         obj.parent = arm
@@ -49,10 +60,12 @@ def add_bone_meshes(arm: bpy.types.Object, bone_names) -> list[bpy.types.Object]
     return out
 
 
-def setup_stage(scene, arm: bpy.types.Object, follow_bone: str, resolution=(480, 360)):
-    """Ground, light-free Workbench shading and a camera that follows `follow_bone` over the ground."""
-    height = max(b.head_local.z for b in arm.data.bones) or 1.7
-    bpy.ops.mesh.primitive_plane_add(size=40.0)
+def setup_stage(scene, arm: bpy.types.Object, follow_bone: str, resolution=(480, 360), side_offset: float = 0.0):
+    """Ground, light-free Workbench shading and a camera that follows `follow_bone` over the ground.
+    Sizes and distances come from the character's height in world units. side_offset: how far (world
+    X) to the right of the followed bone the camera aims (a second character standing beside)."""
+    height = character_height(arm)
+    bpy.ops.mesh.primitive_plane_add(size=25.0 * max(height, 1.0))
     ground = bpy.context.view_layer.objects.active
     ground.color = (0.35, 0.37, 0.4, 1.0)
     target = bpy.data.objects.new("preview_target", None)
@@ -61,11 +74,15 @@ def setup_stage(scene, arm: bpy.types.Object, follow_bone: str, resolution=(480,
     con.target = arm
     con.subtarget = follow_bone
     con.use_z = False
-    target.location.z = 0.5 * height  # kept: the constraint leaves Z alone
+    con.use_offset = True
+    target.location = (side_offset, 0.0, 0.5 * height)  # Z kept: the constraint leaves it alone
     cam = bpy.data.objects.new("preview_camera", bpy.data.cameras.new("preview_camera"))
     scene.collection.objects.link(cam)
     cam.parent = target
-    cam.location = (1.5 * height, -2.1 * height, 0.3 * height)
+    wide = 1.0 + abs(side_offset) / height
+    cam.location = (1.5 * height * wide, -2.1 * height * wide, 0.3 * height)
+    cam.data.clip_start = 0.01 * height
+    cam.data.clip_end = 100.0 * height * wide
     track = cam.constraints.new("TRACK_TO")
     track.target = target
     track.track_axis = "TRACK_NEGATIVE_Z"
