@@ -1,0 +1,120 @@
+"""What a viewer of the shipped model's motion would notice, with thresholds taken from real motion:
+tremor at the frame rate, and keys that the motion between them does not follow."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.evaluator import nyquist_share, velocity_jumps
+from benchmarks.inbetween import interpolate
+from inference.generate import Generator
+from training import data
+
+FPS = 20.0
+
+
+def real_take(name: str, frames: int | None = None, start: int = 0):
+    """A Bandai-Namco take converted like the training data (canonical skeleton, 20 fps, grounded)."""
+    from inference.bvh import read_bvh
+    from inference.retarget import bvh_to_canonical
+    from training.build_dataset import ground
+
+    path = data.bandai_file(name)
+    if path is None:
+        pytest.skip("Bandai-Namco data (../shared/data) is not on this machine")
+    clip = ground(bvh_to_canonical(read_bvh(path)).resample(FPS))
+    frames = frames or clip.num_frames - start
+    assert clip.num_frames >= start + frames, name
+    return clip.slice(start, start + frames)
+
+
+def training_walk() -> str:
+    """A dataset-2 normal walk that the training split holds (never a test take)."""
+    from training.build_dataset import split_for
+
+    for k in range(1, 40):
+        name = f"dataset-2_walk_normal_{k:03d}"
+        if split_for(name) == "train" and data.bandai_file(name + ".bvh") is not None:
+            return name + ".bvh"
+    pytest.skip("no training-split walk take on this machine")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    torch.set_num_threads(1)
+    return Generator(None, "cpu")
+
+
+def test_nyquist_share_sees_the_frame_rate_buzz():
+    t = np.arange(80) / FPS
+    slow = np.zeros((80, 22, 3))
+    slow[..., 0] = 0.2 * np.sin(2 * np.pi * 0.7 * t)[:, None]
+    buzz = slow + 0.01 * np.where(np.arange(80) % 2 == 0, 1.0, -1.0)[:, None, None]
+    assert nyquist_share(slow, FPS) < 1e-3
+    assert nyquist_share(buzz, FPS) > 0.3
+
+
+def test_interpolation_keeps_keys_and_blends_between():
+    clip = real_take("dataset-2_walk_normal_001.bvh", 41)
+    lerp = interpolate(clip, [0, 20, 40])
+    np.testing.assert_allclose(lerp.root_translation[[0, 20, 40]], clip.root_translation[[0, 20, 40]])
+    np.testing.assert_allclose(lerp.root_translation[10], clip.root_translation[[0, 20]].mean(0), atol=1e-9)
+
+
+def test_lafan_protocol_scores_a_20fps_interpolator_like_interpolation():
+    """The 20-fps round trip around the 30-fps protocol (context resampled in, gap rounded to whole
+    20-fps frames, result time-scaled back) neither helps nor hurts: a filler that interpolates
+    between the same keys at 20 fps scores exactly like interpolation at 30 fps."""
+    from benchmarks import inbetween as I
+
+    class Lerp(I.Filler):
+        def __init__(self):
+            self.gen = type("Gen", (), {"fps": FPS})()
+
+        def __call__(self, known, keys, seed):
+            return I.interpolate(known, keys)
+
+    clip = real_take("dataset-2_walk_normal_001.bvh")
+    stats = I.position_stats([clip])
+    out = I.run_lafan(Lerp(), I.lafan_windows([clip], 3), *stats)
+    for gap in I.GAPS:
+        assert out[f"inb_l2p_ratio_{gap}"] == pytest.approx(1.0, abs=1e-6)
+        assert out[f"model_npss_{gap}"] == pytest.approx(out[f"interp_npss_{gap}"], rel=1e-6)
+    assert 0 < out["interp_l2p_5"] < out["interp_l2p_15"] < out["interp_l2p_30"]
+
+
+def test_generated_motion_does_not_buzz_at_the_frame_rate(shipped):
+    """The top frequency bin (a period of two frames) of generated joint velocities holds no more
+    than 3x the share that the most buzzing of three real takes of the same actions holds."""
+    real = [real_take(f"dataset-2_{c}_normal_001.bvh") for c in ("walk", "wave-right-hand", "raise-up-both-hands")]
+    limit = 3 * max(nyquist_share(c.positions(), FPS) for c in real)
+    shares = {}
+    for prompt in ("a person walks forward", "a person waves with the right hand", "a person raises both hands"):
+        for seed in (0, 1):
+            clip = shipped.generate(prompt, num_frames=80, seed=seed).clip
+            shares[(prompt, seed)] = nyquist_share(clip.positions(), FPS)
+    worst = max(shares, key=shares.get)
+    assert shares[worst] <= limit, (f"{worst}: {shares[worst]:.4f} of the joint-velocity energy at the frame-rate "
+                                    f"limit (real takes at most {limit / 3:.5f}); all: {shares}")
+
+
+def test_keyed_walk_follows_the_keyed_path(shipped):
+    """Whole-pose keys every second on a real walk (6-s window, no prompt): the free frames stay as
+    near the real motion as slerp/lerp between the same keys does (with a 25 % margin), and no key
+    makes a joint's velocity jump more than the real take's own largest frame-to-frame change."""
+    real = real_take(training_walk(), 120, start=20)
+    keys = [0, 20, 40, 60, 80, 100, 119]
+    from inference.generate import keyframe_mask
+
+    res = shipped.generate("", num_frames=120, seed=0, known=real, mask=keyframe_mask(120, keys)).clip
+    free = np.setdiff1d(np.arange(120), keys)
+    pr = real.positions()
+    model_err = np.linalg.norm(res.positions() - pr, axis=-1)[free].mean()
+    lerp_err = np.linalg.norm(interpolate(real, keys).positions() - pr, axis=-1)[free].mean()
+    jumps = velocity_jumps(res.positions())[np.array(keys[1:-1]) - 1]
+    real_max = velocity_jumps(pr).max()
+    assert model_err <= 1.25 * lerp_err, (f"free frames {model_err:.3f} m from the real walk; slerp/lerp between "
+                                          f"the same keys {lerp_err:.3f} m")
+    assert jumps.max() <= real_max, (f"a joint's velocity jumps {jumps.max() * 100:.1f} cm/frame at a key; the real "
+                                     f"take's largest change is {real_max * 100:.1f} cm/frame")
