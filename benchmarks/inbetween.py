@@ -207,6 +207,7 @@ def run_lafan(filler: Filler, windows: list[MotionClip], x_mean, x_std) -> dict:
             out[f"{name}_npss_{gap}"] = npss(np.stack([x["q_gt"] for x in r]), np.stack([x["q_pred"] for x in r]))
         out[f"inb_l2p_ratio_{gap}"] = out[f"model_l2p_{gap}"] / out[f"interp_l2p_{gap}"]
         out[f"inb_l2q_ratio_{gap}"] = out[f"model_l2q_{gap}"] / out[f"interp_l2q_{gap}"]
+        out[f"inb_npss_{gap}"] = out[f"model_npss_{gap}"]
     return out
 
 
