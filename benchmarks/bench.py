@@ -73,7 +73,7 @@ def main(argv=None):
     meta, rot, root, _ = build_dataset.load(data_dir)
     rot, root = np.asarray(rot), np.asarray(root)
     fps = meta["fps"]
-    ev = Evaluator.load()  # shipped in benchmarks/evaluator/; retrain only with `python -m benchmarks.evaluator --train`
+    ev = Evaluator.load()  # shipped in benchmarks/evaluator/ (retrain: `python -m benchmarks.evaluator --train`)
 
     test = [c for c in meta["clips"] if c["split"] == args.split and c["content"] and not c["mirrored"]
             and c["content"] in ev.contents and c["style"] in ev.styles]
@@ -215,7 +215,8 @@ def main(argv=None):
         "content_acc >= 0.93 x real": out["t2m_content_acc"] >= TARGETS["content_acc_ratio"] * out["real_content_acc"],
         "style_acc >= 0.75 x real": out["t2m_style_acc"] >= TARGETS["style_acc_ratio"] * out["real_style_acc"],
         "skate <= 1.2 x real": out["t2m_skate_ratio"] <= TARGETS["skate_ratio_ratio"] * out["real_skate_ratio"],
-        "nyquist_share <= 3 x real": out["t2m_nyquist_share"] <= TARGETS["nyquist_share_ratio"] * out["real_nyquist_share"],
+        "nyquist_share <= 3 x real":
+            out["t2m_nyquist_share"] <= TARGETS["nyquist_share_ratio"] * out["real_nyquist_share"],
         "jitter <= 2 x real": out["t2m_jitter"] <= TARGETS["jitter_ratio"] * out["real_jitter"],
         "min_content_acc >= 0.5": out["t2m_min_content_acc"] >= TARGETS["min_content_acc"],
     }

@@ -347,6 +347,7 @@ class Evaluator:
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().to(torch.float16).contiguous() for k, v in self.model.state_dict().items()},
                   str(folder / "evaluator.safetensors"))
+        (folder / "evaluator.safetensors").chmod(0o644)
         cfg = dict(format=FORMAT, contents=self.contents, styles=self.styles, frame_dim=FRAME_DIM,
                    quality_names=list(QUALITY_NAMES), quality_mean=self.q_mean.tolist(),
                    quality_std=self.q_std.tolist(), **(info or {}))
@@ -358,7 +359,8 @@ class Evaluator:
 
         cfg_path = folder / "evaluator.json"
         if not cfg_path.exists():
-            raise FileNotFoundError(f"No evaluator in {folder}; train one with `python -m benchmarks.evaluator --train`.")
+            raise FileNotFoundError(f"No evaluator in {folder}; train one with "
+                                    "`python -m benchmarks.evaluator --train`.")
         cfg = json.loads(cfg_path.read_text())
         if cfg["format"] != FORMAT or cfg["frame_dim"] != FRAME_DIM or cfg["quality_names"] != list(QUALITY_NAMES):
             raise ValueError(f"{folder} holds an evaluator for other features; retrain with "

@@ -29,7 +29,7 @@ import torch
 from inference import quat
 from inference.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, keyframe_mask
 from inference.motion import MotionClip
-from inference.skeleton import CANONICAL, NUM_JOINTS
+from inference.skeleton import NUM_JOINTS
 
 from .evaluator import velocity_jumps
 
@@ -251,7 +251,8 @@ def run_blocking(filler: Filler, windows: list[MotionClip], real_clips: list[Mot
         m_pop.append(bm["jumps"].max())
         r_pop.append(br["jumps"].max())
     # the real data's 99th percentile of the per-frame largest joint-velocity change, same clips' split
-    p99 = float(np.percentile(np.concatenate([velocity_jumps(c.positions()) for c in real_clips if c.num_frames > 2]), 99))
+    jumps = [velocity_jumps(c.positions()) for c in real_clips if c.num_frames > 2]
+    p99 = float(np.percentile(np.concatenate(jumps), 99))
     return {
         "inb_blocking_ratio": float(np.mean(m_err) / np.mean(i_err)),
         "inb_blocking_model_err_m": float(np.mean(m_err)),

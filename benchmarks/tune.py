@@ -40,7 +40,7 @@ def main(argv=None):
     meta, rot, root, _ = build_dataset.load()
     rot, root = np.asarray(rot), np.asarray(root)
     fps = meta["fps"]
-    ev = Evaluator.train_or_load(meta, rot, root, REPO / ".cache" / "evaluator")
+    ev = Evaluator.load()
     val = [c for c in meta["clips"] if c["split"] == "val" and c["content"] and not c["mirrored"]]
     val = random.Random(0).sample(val, min(args.limit, len(val)))
     yc = np.array([ev.contents.index(c["content"]) for c in val])
@@ -69,6 +69,7 @@ def main(argv=None):
                           "content_acc": round(float((pc == yc).mean()), 3), "style_acc": round(float((ps == ys).mean()), 3),
                           "fid": round(fid(real_emb, emb), 2), "skate": round(float(np.mean([p["skate"] for p in phys])), 3),
                           "jitter": round(float(np.mean([p["jitter"] for p in phys])), 1),
+                          "nyquist_share": round(float(np.mean([p["nyquist_share"] for p in phys])), 4),
                           "s_per_clip": round((time.time() - t0) / len(val), 3)}), flush=True)
     return 0
 
