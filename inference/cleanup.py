@@ -89,20 +89,31 @@ def two_bone_ik(
     return quat.mul(swing, hip), quat.mul(swing, knee)
 
 
-def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames):
+MAX_PLANTED_SPEED = 0.8
+"""Leg lengths per second. A "planted" foot that moves faster than this on average over its contact
+is not planted (a contact flag on a foot in full stride): pinning it would drag the leg over a
+metre and snap it free at the end. Slower slides (skating) are what locking is for."""
+
+
+def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, max_step=np.inf):
     """Per-frame ankle goal and weight: an ankle that is planted stays on its spot; while only the toe
-    is planted (heel off), the ankle goes where the planted toe and the current foot angle put it."""
+    is planted (heel off), the ankle goes where the planted toe and the current foot angle put it.
+    Contacts over which the joint moves more than `max_step` per frame on average are left alone."""
     T = len(flag_a)
     foot = pos_t - pos_a
     target = pos_a.copy()
     weight = np.zeros(T)
-    owner = np.full(T, -1)  # which period decided a frame: blends never override a planted frame
     periods = []
-    for s, e in contact_periods(flag_t):
+
+    def contacts(flags, pos):
+        return [(s, e) for s, e in contact_periods(flags)
+                if np.linalg.norm(np.diff(pos[s:e, :2], axis=0), axis=1).mean() <= max_step]
+
+    for s, e in contacts(flag_t, pos_t):
         spot = pos_t[s:e].mean(axis=0)
         spot[2] = max(spot[2], rest_t)
         periods.append((s, e, "toe", spot))
-    for s, e in contact_periods(flag_a):
+    for s, e in contacts(flag_a, pos_a):
         spot = pos_a[s:e].mean(axis=0)
         spot[2] = max(spot[2], rest_a)
         periods.append((s, e, "ankle", spot))
@@ -110,20 +121,29 @@ def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames):
     def goal(kind, spot, f):
         return spot if kind == "ankle" else spot - foot[f]
 
+    disp = np.zeros_like(target)  # where each planted frame moves the ankle
+    planted = np.zeros(T, bool)
     for kind in ("toe", "ankle"):  # ankle periods win where both feet joints are planted
         for s, e, k, spot in periods:
             if k != kind:
                 continue
             for f in range(s, e):
-                target[f], weight[f], owner[f] = goal(k, spot, f), 1.0, 1
-    for s, e, k, spot in periods:
-        for d in range(1, blend_frames + 1):  # ease in and out around the period (smoothstep)
-            x = 1.0 - d / (blend_frames + 1)
-            w = x * x * (3 - 2 * x)
-            for f in (s - d, e - 1 + d):
-                if 0 <= f < T and owner[f] < 0 and w > weight[f]:
-                    weight[f], target[f] = w, goal(k, spot, f)
-    return weight, target
+                disp[f], planted[f] = goal(k, spot, f) - pos_a[f], True
+    # Free frames ease the move in and out; a swing too short to ease out and in again blends from
+    # one planted spot's move to the next, so the goal never jumps between two spots.
+    for a, b in contact_periods(~planted, min_frames=1):
+        left, right = (a - 1 if a > 0 else None), (b if b < T else None)
+        for f in range(a, b):
+            if left is not None and right is not None and b - a <= 2 * blend_frames:
+                x = (f - left) / (right - left)
+                disp[f] = disp[left] + x * x * (3 - 2 * x) * (disp[right] - disp[left])
+                continue
+            for edge, d in ((left, f - (left if left is not None else 0)), (right, (right or 0) - f)):
+                if edge is not None and d <= blend_frames:
+                    x = 1.0 - d / (blend_frames + 1)
+                    disp[f] += x * x * (3 - 2 * x) * disp[edge]
+    weight = (np.abs(disp).sum(axis=1) > 0).astype(np.float64)
+    return weight, pos_a + disp
 
 
 def lock_feet_skeleton(
@@ -135,12 +155,14 @@ def lock_feet_skeleton(
     forward: np.ndarray,
     rest_heights: tuple[float, float] = (0.0, 0.0),
     blend_frames: int = 5,
+    fps: float | None = None,
 ) -> np.ndarray:
     """Local rotations of any skeleton with planted feet held in place.
 
     legs: side -> (hip, knee, ankle, toe or -1), hip/knee/ankle each the parent of the next.
     flags: side -> (ankle planted, toe planted) per frame. The ankle keeps its world orientation.
     rest_heights: lowest allowed heights of a planted ankle and toe (in the skeleton's up axis Z).
+    fps: the motion's frame rate; given, feet flagged planted while in full stride are left alone.
     """
     rot = rotations.copy()
     rest = skeleton.rest_local_rotations()
@@ -153,7 +175,10 @@ def lock_feet_skeleton(
         pos_t = pos[:, t] if t >= 0 else pos[:, a]
         if t < 0:
             ft = np.zeros_like(ft)
-        weight, target = _ankle_targets(fa, ft, pos[:, a], pos_t, rest_heights[0], rest_heights[1], blend_frames)
+        leg = np.linalg.norm(translations[0, k]) + np.linalg.norm(translations[0, a])
+        max_step = np.inf if fps is None else MAX_PLANTED_SPEED * leg / fps
+        weight, target = _ankle_targets(fa, ft, pos[:, a], pos_t, rest_heights[0], rest_heights[1], blend_frames,
+                                        max_step)
         moved = weight > 0
         if not moved.any():
             continue
@@ -192,7 +217,7 @@ def lock_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, bl
     trans[:, 0] = clip.root_translation
     rest = CANONICAL.rest_pose()[1]
     rot = lock_feet_skeleton(CANONICAL, clip.rotations, trans, _LEGS, flags, np.array([0.0, -1.0, 0.0]),
-                             (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames)
+                             (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames, clip.fps)
     return MotionClip(rot, clip.root_translation, clip.fps)
 
 

@@ -207,7 +207,7 @@ class Generator:
             from .text import encode
 
             text_embedding = encode(prompt or "")[0]
-        shortest = min(int(getattr(self.config, "min_frames", 1)), self.max_frames)
+        shortest = min(int(getattr(self.config, "min_frames", 1)), self.config.window_frames, self.max_frames)
         if num_frames < shortest:
             # Shorter than any training window: generate the shortest one (the extra frames free,
             # after the requested ones) and keep the start.
@@ -261,7 +261,10 @@ class Generator:
         clip = MotionClip(continuous_twist(q), root, self.fps)
         if foot_lock:
             # the model's contact channels, plus any low and slow foot it did not flag
-            clip = lock_feet(clip, np.maximum(contacts, contacts_from_motion(clip)))
+            locked = lock_feet(clip, np.maximum(contacts, contacts_from_motion(clip)))
+            if known is not None and mask is not None and mask.any():
+                locked = _fade_towards_keys(clip, locked, mask)
+            clip = locked
         if known is not None and mask is not None and mask.any():
             q, r = _restore_known(clip.rotations, clip.root_translation, known, mask)
             clip = MotionClip(q, r, self.fps)
@@ -347,6 +350,25 @@ def _to_world(q: np.ndarray, root: np.ndarray, yaw: float, origin: np.ndarray):
     x, y = root[:, 0].copy(), root[:, 1].copy()
     root[:, 0], root[:, 1] = c * x - s * y + origin[0], s * x + c * y + origin[1]
     return q, root
+
+
+KEY_FADE_FRAMES = 6
+"""Over this many frames on either side of a keyed frame, foot locking fades out, so the motion
+meets the animator's key as the model made it (already through the key) instead of popping back."""
+
+
+def _fade_towards_keys(free: MotionClip, locked: MotionClip, mask: np.ndarray) -> MotionClip:
+    """`locked` (free with its feet pinned) blended back to `free` at frames where a pose value is known."""
+    from . import quat
+
+    keyed = np.flatnonzero(mask[:, POSE].any(axis=1))
+    frames = np.arange(free.num_frames)
+    dist = np.abs(frames[:, None] - keyed[None, :]).min(axis=1)
+    w = np.clip(dist / KEY_FADE_FRAMES, 0.0, 1.0)
+    w = w * w * (3 - 2 * w)
+    q = quat.slerp(free.rotations, locked.rotations, np.broadcast_to(w[:, None], free.rotations.shape[:2]))
+    root = free.root_translation + w[:, None] * (locked.root_translation - free.root_translation)
+    return MotionClip(q, root, free.fps)
 
 
 def _restore_known(q: np.ndarray, root: np.ndarray, known: MotionClip, mask: np.ndarray):

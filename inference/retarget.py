@@ -609,12 +609,13 @@ class RestAlignment:
         # heights are left free here: the rig's floor is where its own feet are
         free = (-np.inf, -np.inf)
         plain = {s: leg for s, leg in legs.items() if leg[2] not in detached}
-        rotations = lock_feet_skeleton(self.skeleton, rotations, translations, plain, flags, forward, free)
+        rotations = lock_feet_skeleton(self.skeleton, rotations, translations, plain, flags, forward, free,
+                                       fps=clip.fps)
         for side in set(legs) - set(plain):
             # A foot outside the leg chain: solve the leg as a chain ending on where the foot is fixed.
             chain, rot, trans = self._leg_chain(rotations, translations, legs[side])
             rot = lock_feet_skeleton(chain, rot, trans, {side: (1, 2, 3, 4 if legs[side][3] >= 0 else -1)},
-                                     flags, forward, free)
+                                     flags, forward, free, fps=clip.fps)
             rotations = rotations.copy()
             rotations[:, legs[side][0]] = rot[:, 1]
             rotations[:, legs[side][1]] = rot[:, 2]

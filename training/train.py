@@ -187,7 +187,7 @@ def _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight):
     contact = tm[:, 1:, rep.CONTACT].clamp(0, 1) * (w1 > 0)[..., None]
     foot_v = p_vel[:, :, FOOT] / 0.01
     out["foot"] = ((foot_v ** 2).sum(-1) * contact).sum() / contact.sum().clamp_min(1)
-    geo = 0.1 * out["pos"] + 0.1 * out["vel"] + 0.1 * out["acc"] + 0.05 * out["foot"]
+    geo = 0.1 * out["pos"] + 0.1 * out["vel"] + 0.05 * out["acc"] + 0.02 * out["foot"]
     out["total"] = out["x0"] + smooth_weight * (out["fvel"] + out["facc"]) + geo_weight * geo
     return out
 
