@@ -20,6 +20,7 @@ import torch
 
 from . import defaults
 from . import representation as rep
+from .constraints import POSE, joint_mask, keyframe_mask, trajectory_mask
 from .diffusion import Cancelled, Diffusion, Progress, sample
 from .model import Denoiser, ModelError
 from .motion import MotionClip, MotionError
@@ -32,40 +33,10 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
 DEFAULT_MODEL = "marionette-base"
 DEFAULT_STEPS = defaults.STEPS
 DEFAULT_GUIDANCE = defaults.GUIDANCE
-POSE = slice(0, rep.CONTACT.start)
 
 
 def default_model_dir() -> Path:
     return Path(os.environ.get("MARIONETTE_MODEL", ASSETS / DEFAULT_MODEL))
-
-
-# ------------------------------------------------------------------------------------------ masks
-def keyframe_mask(num_frames: int, frames) -> np.ndarray:
-    """Whole poses (root + every joint) known on the given frame indices."""
-    m = np.zeros((num_frames, rep.NUM_FEATURES), bool)
-    m[np.asarray(list(frames), dtype=int), POSE] = True
-    return m
-
-
-def joint_mask(num_frames: int, joints, root: bool = False, frames=None) -> np.ndarray:
-    """The given canonical joints' rotations known (on all frames, or on `frames`); `root` adds the root path."""
-    m = np.zeros((num_frames, rep.NUM_FEATURES), bool)
-    rows = slice(None) if frames is None else np.asarray(list(frames), dtype=int)
-    for name in joints:
-        if name not in JOINT_NAMES:
-            raise MotionError(f"Unknown joint '{name}'.")
-        m[rows, rep.joint_feature_slices(JOINT_NAMES.index(name))] = True
-    if root:
-        m[rows, rep.ROOT] = True
-    return m
-
-
-def trajectory_mask(num_frames: int, frames=None, height: bool = False) -> np.ndarray:
-    """The root's ground position (and its height if `height`) known on all frames or on `frames`."""
-    m = np.zeros((num_frames, rep.NUM_FEATURES), bool)
-    rows = slice(None) if frames is None else np.asarray(list(frames), dtype=int)
-    m[rows, 0:3 if height else 2] = True
-    return m
 
 
 # ----------------------------------------------------------------------------------------- result

@@ -1,0 +1,166 @@
+"""Constraints: known values on the canonical skeleton plus a mask over frames x features.
+
+Every mode is a constraint: text to motion has none, in-betweening keys whole or partial poses,
+body-part editing keeps joints, a root path keeps the pelvis's ground position. Training draws its
+random masks from the same builders (`training/masks.py`), so the model learns exactly the masks the
+runtime gives it. Body parts and their labels come from `skeleton.BODY_PARTS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .motion import MotionClip, MotionError
+from .representation import CONTACT, NUM_FEATURES, ROOT, joint_feature_slices
+from .skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES
+
+POSE = slice(0, CONTACT.start)
+"""Root position + joint rotations: what an animator keys (the contact columns are never known)."""
+
+__all__ = ["Constraints", "POSE", "joint_columns", "part_columns", "keyframe_mask", "joint_mask",
+           "trajectory_mask", "body_part_mask", "BODY_PARTS"]
+
+
+# ----------------------------------------------------------------------------------- columns
+def joint_columns(joints: Iterable[str]) -> list[int]:
+    """Feature columns of the given canonical joints' rotations, in the order given."""
+    cols: list[int] = []
+    for name in joints:
+        if name not in JOINT_NAMES:
+            raise MotionError(f"Unknown joint '{name}'; the canonical joints are: {', '.join(JOINT_NAMES)}.")
+        s = joint_feature_slices(JOINT_NAMES.index(name))
+        cols.extend(range(s.start, s.stop))
+    return cols
+
+
+def part_columns(parts: Iterable) -> np.ndarray:
+    """(F,) bool: the columns of body parts (names or `BodyPart`s), the root path where a part has it."""
+    sel = np.zeros(NUM_FEATURES, bool)
+    for p in parts:
+        part = BODY_PART_BY_NAME.get(p) if isinstance(p, str) else p
+        if part is None:
+            raise MotionError(f"Unknown body part '{p}'; choose from: {', '.join(BODY_PART_BY_NAME)}.")
+        sel[joint_columns(part.joints)] = True
+        if part.root_translation:
+            sel[ROOT] = True
+    return sel
+
+
+def _rows(frames):
+    return slice(None) if frames is None else np.asarray(list(frames), dtype=int)
+
+
+# ----------------------------------------------------------------------------------- masks
+def keyframe_mask(num_frames: int, frames) -> np.ndarray:
+    """Whole poses (root + every joint) known on the given frame indices."""
+    m = np.zeros((num_frames, NUM_FEATURES), bool)
+    m[np.asarray(list(frames), dtype=int), POSE] = True
+    return m
+
+
+def joint_mask(num_frames: int, joints, root: bool = False, frames=None) -> np.ndarray:
+    """The given canonical joints' rotations known (on all frames, or on `frames`); `root` adds the root path."""
+    m = np.zeros((num_frames, NUM_FEATURES), bool)
+    rows = _rows(frames)
+    sel = np.zeros(NUM_FEATURES, bool)
+    sel[joint_columns(joints)] = True
+    m[rows] |= sel
+    if root:
+        m[rows, ROOT] = True
+    return m
+
+
+def trajectory_mask(num_frames: int, frames=None, height: bool = False) -> np.ndarray:
+    """The root's ground position (and its height if `height`) known on all frames or on `frames`."""
+    m = np.zeros((num_frames, NUM_FEATURES), bool)
+    m[_rows(frames), 0:3 if height else 2] = True
+    return m
+
+
+def body_part_mask(num_frames: int, parts, keep: bool = True, frames: tuple[int, int] | None = None) -> np.ndarray:
+    """Body parts known (`keep`) or regenerated (`keep=False`: every other pose column known).
+
+    frames: (start, stop) range the edit covers; outside it the whole pose is known.
+    """
+    sel = part_columns(parts)
+    if not keep:
+        sel = ~sel
+        sel[CONTACT] = False
+    m = np.zeros((num_frames, NUM_FEATURES), bool)
+    rows = slice(None)
+    if frames is not None:
+        a, b = frames
+        m[:, POSE] = True
+        m[a:b] = False
+        rows = slice(a, b)
+    m[rows, sel] = True
+    return m
+
+
+# ------------------------------------------------------------------------------- constraints
+@dataclass(frozen=True)
+class Constraints:
+    """Known values (a reference clip in its world frame) and where they hold.
+
+    Made through the named constructors; `a | b` keeps what either keeps (same reference clip).
+    """
+
+    known: MotionClip = field(repr=False)
+    """The reference motion on the canonical skeleton; values outside `mask` are ignored."""
+    mask: np.ndarray = field(repr=False)
+    """(frames, 139) bool, True = this value of `known` is kept exactly."""
+
+    def __post_init__(self):
+        m = np.asarray(self.mask)
+        if m.shape != (self.known.num_frames, NUM_FEATURES):
+            raise MotionError(f"A constraint mask must have shape ({self.known.num_frames}, {NUM_FEATURES}) to "
+                              f"match its {self.known.num_frames}-frame reference; got {m.shape}.")
+        if m[:, CONTACT].any():
+            raise MotionError("Foot contacts cannot be constrained; key the feet's rotations and the root instead.")
+        object.__setattr__(self, "mask", m.astype(bool))
+
+    @property
+    def num_frames(self) -> int:
+        return self.known.num_frames
+
+    @property
+    def any(self) -> bool:
+        return bool(self.mask.any())
+
+    def __or__(self, other: "Constraints") -> "Constraints":
+        if other.known is not self.known:
+            raise MotionError("Constraints can only be combined over the same reference motion.")
+        return Constraints(self.known, self.mask | other.mask)
+
+    @classmethod
+    def pose_keys(cls, known: MotionClip, frames) -> "Constraints":
+        """Whole-pose keys: root and every joint on the given frames."""
+        return cls(known, keyframe_mask(known.num_frames, frames))
+
+    @classmethod
+    def partial_keys(cls, known: MotionClip, keys: Mapping[int, Iterable[str]], root_frames=()) -> "Constraints":
+        """Some joints keyed on some frames ({frame: joint names}); `root_frames`: frames whose root is keyed."""
+        m = np.zeros((known.num_frames, NUM_FEATURES), bool)
+        for frame, joints in keys.items():
+            m[int(frame), joint_columns(joints)] = True
+        if len(root_frames):
+            m[np.asarray(list(root_frames), dtype=int), ROOT] = True
+        return cls(known, m)
+
+    @classmethod
+    def body_parts(cls, known: MotionClip, parts, keep: bool = True,
+                   frames: tuple[int, int] | None = None) -> "Constraints":
+        """Parts from `skeleton.BODY_PARTS` (by name) kept, or regenerated with the rest kept (`keep=False`)."""
+        return cls(known, body_part_mask(known.num_frames, parts, keep, frames))
+
+    @classmethod
+    def root_path(cls, known: MotionClip, frames=None, height: bool = False) -> "Constraints":
+        """The root's ground path (and height) on all frames or on `frames`."""
+        return cls(known, trajectory_mask(known.num_frames, frames, height))
+
+    @classmethod
+    def joints(cls, known: MotionClip, joints, frames=None, root: bool = False) -> "Constraints":
+        """Joints x frames: the joints' rotations (and the root path) kept on all frames or on `frames`."""
+        return cls(known, joint_mask(known.num_frames, joints, root, frames))
