@@ -21,7 +21,8 @@ import torch
 from . import defaults
 from . import representation as rep
 from .constraints import POSE, joint_mask, keyframe_mask, trajectory_mask
-from .diffusion import Cancelled, Diffusion, Progress, sample
+from .diffusion import Diffusion
+from .sampler import Cancelled, Guided, Progress, initial_noise, sample_ddim
 from .model import Denoiser, ModelError
 from .motion import MotionClip, MotionError
 from .skeleton import JOINT_NAMES
@@ -269,7 +270,9 @@ class Generator:
             known_t = torch.zeros(1, num_frames, rep.NUM_FEATURES, device=dev)
             mask_t = torch.zeros_like(known_t)
         with self._lock:
-            x0 = sample(m, self.diffusion, text, known_t, mask_t, steps, guidance, seed, callback=callback)
+            denoise = Guided(m, text, known_t, mask_t, guidance)
+            x0 = sample_ddim(denoise, initial_noise(known_t, seed), self.diffusion.timesteps(steps),
+                             self.diffusion.alphas_cumprod, known_t, mask_t, callback)
         feats = rep.smooth(x0 * m.std + m.mean, self.smoothing if smoothing is None else smoothing)
         if use_known:
             # exact: known columns come from the reference, not from a normalise/denormalise round trip

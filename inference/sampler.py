@@ -1,0 +1,84 @@
+"""Sampling in the k-diffusion shape: a denoiser is a plain callable `denoise(x, t) -> x0`, guidance
+wraps one, and the sampler is a plain function over a denoiser, timesteps, known values and a mask.
+
+A solver, a guidance term (styles, constraints) or a different model can change without editing the
+loop, and the loop never sees a mode name: text to motion, in-betweening, body-part editing and root
+paths differ only in `known` and `mask`. The noise schedule and the way known values are imposed
+(`spread_known`) live in `diffusion.py`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+
+from .diffusion import Cancelled, Progress, spread_known
+
+__all__ = ["Denoise", "Guided", "initial_noise", "sample_ddim", "Cancelled", "Progress"]
+
+
+class Denoise(Protocol):
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Noisy normalised motion (B, T, F) at training steps t (B,) -> clean estimate (B, T, F)."""
+
+
+class Guided:
+    """Classifier-free guidance as a wrapper: the model with its condition bound, `denoise(x, t)`.
+
+    scale 1 (or no text at all) is the conditioned model itself, called once; otherwise the
+    conditioned and unconditioned estimates come from one batched call and are mixed as
+    uncond + scale * (cond - uncond).
+    """
+
+    def __init__(self, model, text: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, scale: float = 1.0,
+                 frame_mask: torch.Tensor | None = None):
+        self.model, self.text, self.known, self.mask, self.frame_mask = model, text, known, mask, frame_mask
+        self.scale = float(scale)
+        self.active = self.scale != 1.0 and bool(text.abs().sum() > 0)
+        if self.active:
+            self._text2 = torch.cat([text, torch.zeros_like(text)])
+            self._known2, self._mask2 = torch.cat([known, known]), torch.cat([mask, mask])
+            self._fm2 = None if frame_mask is None else torch.cat([frame_mask, frame_mask])
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return self.model(x, t, self.text, self.known, self.mask, self.frame_mask)
+        out = self.model(torch.cat([x, x]), torch.cat([t, t]), self._text2, self._known2, self._mask2, self._fm2)
+        cond, uncond = out.chunk(2)
+        return uncond + self.scale * (cond - uncond)
+
+
+def initial_noise(like: torch.Tensor, seed: int) -> torch.Tensor:
+    """Standard normal noise shaped like `like`, drawn on the CPU from `seed` (same motion on CPU and GPU)."""
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    return torch.randn(like.shape, generator=gen, dtype=torch.float32).to(device=like.device, dtype=like.dtype)
+
+
+def sample_ddim(
+    denoise: Denoise,
+    x: torch.Tensor,
+    timesteps: list[int],
+    alphas_cumprod: torch.Tensor,
+    known: torch.Tensor,
+    mask: torch.Tensor,
+    callback: Callable[[Progress], bool | None] | None = None,
+) -> torch.Tensor:
+    """DDIM (eta = 0) from `x` (noise) through descending `timesteps` to the clean estimate.
+
+    Every step's estimate holds `known` exactly where `mask` is 1 (`spread_known`).
+    callback(Progress) after every step; returning True raises `Cancelled`.
+    """
+    device = x.device
+    ac = alphas_cumprod.to(device)
+    x0 = x
+    with torch.no_grad():
+        for i, t in enumerate(timesteps):
+            tt = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
+            x0 = spread_known(denoise(x, tt), known, mask)
+            if i + 1 < len(timesteps):
+                a_t, a_next = ac[t].to(x.dtype), ac[timesteps[i + 1]].to(x.dtype)
+                eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+                x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
+            if callback is not None and callback(Progress(i + 1, len(timesteps))):
+                raise Cancelled()
+    return x0

@@ -1,0 +1,72 @@
+"""The sampler in the k-diffusion shape: guidance is a wrapper, the loop a plain function."""
+import torch
+
+from inference.diffusion import Diffusion, sample
+from inference.model import Denoiser, ModelConfig
+from inference.sampler import Cancelled, Guided, initial_noise, sample_ddim
+
+TINY = ModelConfig(width=32, layers=1, heads=2, ff_mult=2, max_frames=24, window_frames=24, min_frames=4)
+
+
+def _setup(seed=0):
+    torch.manual_seed(seed)
+    model = Denoiser(TINY).eval()
+    text = torch.randn(1, TINY.text_dim)
+    known = torch.randn(1, 12, TINY.features)
+    mask = torch.zeros_like(known)
+    mask[:, [0, 11], :10] = 1
+    return model, text, known, mask
+
+
+def test_guidance_one_through_the_wrapper_is_the_bare_denoiser():
+    model, text, known, mask = _setup()
+    x, t = torch.randn(1, 12, TINY.features), torch.tensor([500])
+    with torch.no_grad():
+        bare = model(x, t, text, known, mask)
+        assert torch.equal(Guided(model, text, known, mask, 1.0)(x, t), bare)
+
+
+def test_guidance_mixes_conditioned_and_unconditioned_estimates():
+    model, text, known, mask = _setup()
+    x, t = torch.randn(1, 12, TINY.features), torch.tensor([300])
+    with torch.no_grad():
+        cond = model(x, t, text, known, mask)
+        uncond = model(x, t, torch.zeros_like(text), known, mask)
+        got = Guided(model, text, known, mask, 3.0)(x, t)
+    assert torch.allclose(got, uncond + 3.0 * (cond - uncond), atol=1e-5)
+    assert not torch.allclose(got, cond, atol=1e-3), "a scale of 3 moves the estimate away from the conditioned one"
+    with torch.no_grad():  # no text: nothing to guide, the bare model
+        assert torch.equal(Guided(model, torch.zeros_like(text), known, mask, 3.0)(x, t),
+                           model(x, t, torch.zeros_like(text), known, mask))
+
+
+def test_sampler_takes_any_denoise_callable_and_keeps_known_values():
+    _, _, known, mask = _setup()
+    calls = []
+
+    def denoise(x, t):
+        calls.append(int(t[0]))
+        return torch.zeros_like(x)
+
+    d = Diffusion(1000)
+    ts = d.timesteps(5)
+    x0 = sample_ddim(denoise, initial_noise(known, 3), ts, d.alphas_cumprod, known, mask)
+    assert calls == ts
+    assert torch.equal(x0[mask > 0], known[mask > 0])
+    # free columns (nothing known in them) stay the denoiser's
+    assert torch.equal(x0[..., 20:], torch.zeros_like(x0[..., 20:]))
+
+
+def test_sample_is_the_guided_model_through_the_plain_sampler():
+    model, text, known, mask = _setup()
+    d = Diffusion(1000)
+    a = sample(model, d, text, known, mask, num_steps=4, guidance=2.5, seed=7)
+    b = sample_ddim(Guided(model, text, known, mask, 2.5), initial_noise(known, 7), d.timesteps(4), d.alphas_cumprod,
+                    known, mask)
+    assert torch.equal(a, b)
+    steps = []
+    try:
+        sample(model, d, text, known, mask, num_steps=6, seed=7, callback=lambda p: steps.append(p.step) or p.step == 2)
+    except Cancelled:
+        pass
+    assert steps == [1, 2]
