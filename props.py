@@ -4,10 +4,7 @@ from __future__ import annotations
 import bpy
 
 from .inference import defaults
-
-
-MAX_SECONDS = 20.0
-"""Longest motion one Generate makes (the model chains windows past its training length)."""
+from .inference.request import MAX_SECONDS
 
 CHARACTER_TYPES = [
     ("CANONICAL", "Marionette Skeleton", "A simple 22-bone armature matching the motion model"),

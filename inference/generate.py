@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from .sampler import Cancelled, Guided, Progress, initial_noise, sample_ddim
 from .model import Denoiser, ModelError
 from .motion import MotionClip, MotionError
 from .skeleton import JOINT_NAMES
+
+if TYPE_CHECKING:
+    from .request import GenerationRequest, GenerationResult
 
 __all__ = ["Generator", "Result", "Cancelled", "Progress", "default_model_dir", "keyframe_mask", "joint_mask",
            "trajectory_mask", "DEFAULT_STEPS", "DEFAULT_GUIDANCE"]
@@ -226,6 +229,40 @@ class Generator:
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
         return Result(self._finish(q_all, root_all, contacts_all, known, mask, lock), contacts_all, int(seed), nearest)
+
+    def run(self, request: "GenerationRequest",
+            callback: Callable[[Progress], bool | None] | None = None) -> "GenerationResult":
+        """Every variation of a request, one seed after another; callback gets the whole run's progress."""
+        from .request import GenerationResult
+
+        c = request.constraints
+        known, mask = (c.known, c.mask) if c is not None else (None, None)
+        seeds = request.seeds
+        takes = []
+        for i, seed in enumerate(seeds):
+            def on_step(p, i=i):
+                return None if callback is None else callback(Progress(i * p.total + p.step, len(seeds) * p.total))
+
+            takes.append(self.generate(request.prompt, seconds=request.seconds, seed=seed, steps=request.steps,
+                                       guidance=request.guidance, known=known, mask=mask, callback=on_step,
+                                       smoothing=request.post.smoothing, foot_lock=request.post.foot_lock))
+        lock = self.config.foot_lock if request.post.foot_lock is None else request.post.foot_lock
+        smoothing = self.smoothing if request.post.smoothing is None else request.post.smoothing
+        return GenerationResult(request, tuple(takes), self.folder.name, self.version, str(self.device), bool(lock),
+                                float(smoothing))
+
+    @property
+    def version(self) -> str:
+        """The first 12 hex digits of the weights' SHA-256 (names a model exactly, whatever its folder)."""
+        if not hasattr(self, "_version"):
+            import hashlib
+
+            h = hashlib.sha256()
+            with open(self.folder / "model.safetensors", "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            self._version = h.hexdigest()[:12]
+        return self._version
 
     def _finish(self, q, root, contacts, known, mask, foot_lock: bool) -> MotionClip:
         from .cleanup import contacts_from_motion, continuous_twist, lock_feet

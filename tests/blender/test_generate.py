@@ -119,15 +119,15 @@ def test_cancel_during_sampling_leaves_no_new_datablocks(ext, scene, gen_mod):
     before = _datablocks()
     job = gen_mod.make_job(bpy.context, settings, obj)
     steps_seen = []
-    real = job.on_step
+    real = job.on_progress
 
-    def on_step(i, p):
+    def on_progress(p):
         steps_seen.append(p.step)
         if p.step == 3:
             job.cancel()
-        return real(i, p)
+        return real(p)
 
-    job.on_step = on_step
+    job.on_progress = on_progress
     job.start().thread.join(timeout=60)
     assert gen_mod.poll_job(job, bpy.context) == "CANCELLED"
     assert steps_seen == [1, 2, 3], "stopped at the step where cancel was pressed"
@@ -142,15 +142,15 @@ def test_poll_step_reports_progress_then_finishes(ext, scene, gen_mod):
     settings = _settings(scene, steps=5)
     job = gen_mod.make_job(bpy.context, settings, obj)
     gate, reached = threading.Semaphore(0), threading.Semaphore(0)
-    real = job.on_step
+    real = job.on_progress
 
-    def on_step(i, p):
-        out = real(i, p)
+    def on_progress(p):
+        out = real(p)
         reached.release()
         gate.acquire()
         return out
 
-    job.on_step = on_step
+    job.on_progress = on_progress
     job.start()
     state = bpy.context.window_manager.marionette_job
     seen = []
