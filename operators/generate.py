@@ -133,7 +133,9 @@ def make_request(context, settings) -> GenerationRequest:
         prompt=settings.prompt.strip(), seconds=settings.seconds, scene_fps=bridge.scene_fps(context.scene),
         seeds=tuple(settings.seed + i for i in range(settings.variations)), steps=settings.steps,
         guidance=settings.guidance, device=prefs.device if prefs else "AUTO",
-        model_dir=prefs.model_dir if prefs else "", post=PostProcess(),
+        model_dir=prefs.model_dir if prefs else "",
+        # Keep Feet Planted off means no foot lock at all: neither the rig-side one nor the runtime's
+        post=PostProcess(foot_lock=None if settings.foot_lock else False),
     )
 
 

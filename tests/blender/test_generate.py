@@ -258,3 +258,37 @@ def test_generate_onto_a_cc0_character(ext, scene, gen_mod, rig):
         head, pelvis = mw @ obj.pose.bones["head"].head, mw @ obj.pose.bones["pelvis"].head
         foot = mw @ obj.pose.bones["foot_l"].head
         assert head.z - pelvis.z > 0.4 and pelvis.z - foot.z > 0.5, "upright on this rig too"
+
+
+def _planted_slide(obj, scene, bone, first, planted):
+    """Median ground travel (m per frame) of a bone, read from the keyed rig, over consecutive planted frames."""
+    mw = obj.matrix_world
+    pts = []
+    for f in range(len(planted)):
+        scene.frame_set(first + f)
+        pts.append(np.array((mw @ obj.pose.bones[bone].head)[:2]))
+    steps = np.linalg.norm(np.diff(np.array(pts), axis=0), axis=1)
+    both = planted[1:] & planted[:-1]
+    assert both.sum() > 10, "a 4-s walk plants each foot"
+    return float(np.median(steps[both]))
+
+
+def test_keep_feet_planted_off_leaves_planted_feet_unlocked(ext, scene, gen_mod):
+    """Unticked, neither the rig's foot lock nor the runtime's runs: planted feet move as the model made them."""
+    scene.render.fps = 20  # the model's own rate: one key per model frame
+    bpy.ops.marionette.add_character(character_type="CANONICAL")
+    obj = bpy.context.view_layer.objects.active
+    slides = {}
+    for lock in (True, False):
+        settings = _settings(scene, prompt="a person walks forward", seconds=4.0, seed=0, steps=10, foot_lock=lock)
+        job = gen_mod.make_job(bpy.context, settings, obj)
+        assert job.request.post.foot_lock is (None if lock else False)
+        job.start().thread.join(timeout=120)
+        assert gen_mod.poll_job(job, bpy.context) == "FINISHED"
+        assert job.result.foot_lock is lock
+        take = job.result.takes[0]
+        first = int(obj.animation_data.action.frame_range[0])
+        slides[lock] = max(_planted_slide(obj, scene, bone, first, take.contacts[:, col] > 0.5)
+                           for bone, col in (("left_ankle", 0), ("right_ankle", 2)))
+    assert slides[True] < 0.0015, f"locked: planted ankles hold still ({slides[True]:.4f} m per frame)"
+    assert slides[False] > 0.003, f"unlocked: planted ankles are left as the model made them ({slides[False]:.4f})"
