@@ -97,6 +97,8 @@ def write_results(job: GenerationJob, context) -> list:
         action.use_fake_user = True  # flipping between takes must not lose the others
         action["marionette_prompt"] = r.prompt
         action["marionette_seed"] = res.seed
+        # everything the take was made with (model version included), to regenerate it exactly
+        action["marionette_request"] = job.result.record(i)
         actions.append(action)
     if previous is not None:
         previous.use_fake_user = True

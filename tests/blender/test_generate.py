@@ -292,3 +292,27 @@ def test_keep_feet_planted_off_leaves_planted_feet_unlocked(ext, scene, gen_mod)
                            for bone, col in (("left_ankle", 0), ("right_ankle", 2)))
     assert slides[True] < 0.0015, f"locked: planted ankles hold still ({slides[True]:.4f} m per frame)"
     assert slides[False] > 0.003, f"unlocked: planted ankles are left as the model made them ({slides[False]:.4f})"
+
+
+def test_each_take_records_its_request_and_regenerates_from_it(ext, scene, gen_mod):
+    import json
+
+    bpy.ops.marionette.add_character(character_type="CANONICAL")
+    obj = bpy.context.view_layer.objects.active
+    _settings(scene, prompt="a person waves with the right hand", seconds=1.5, seed=11, variations=2, steps=4,
+              guidance=3.0, foot_lock=False)
+    assert bpy.ops.marionette.generate() == {"FINISHED"}
+    takes = [it.action for it in obj.marionette_variations]
+    recs = [json.loads(a["marionette_request"]) for a in takes]
+    assert [r["seed"] for r in recs] == [11, 12]
+    r = recs[1]
+    assert (r["prompt"], r["seconds"], r["steps"], r["guidance"], r["foot_lock"], r["styles"]) == \
+        ("a person waves with the right hand", 1.5, 4, 3.0, False, [])
+    assert r["model"] == "marionette-base" or r["model"] and len(r["model_version"]) == 12
+    # the record alone makes the same take again
+    before = _keys(takes[1], obj)
+    _settings(scene, prompt=r["prompt"], seconds=r["seconds"], seed=r["seed"], variations=1, steps=r["steps"],
+              guidance=r["guidance"], foot_lock=r["foot_lock"])
+    assert bpy.ops.marionette.generate() == {"FINISHED"}
+    again = _keys(obj.animation_data.action, obj)
+    assert before.keys() == again.keys() and all(np.allclose(before[k], again[k], atol=1e-6) for k in before)
