@@ -280,7 +280,8 @@ def test_keep_feet_planted_off_leaves_planted_feet_unlocked(ext, scene, gen_mod)
     obj = bpy.context.view_layer.objects.active
     slides = {}
     for lock in (True, False):
-        settings = _settings(scene, prompt="a person walks forward", seconds=4.0, seed=0, steps=10, foot_lock=lock)
+        settings = _settings(scene, prompt="a person walks forward", seconds=4.0, seed=0, steps=10, foot_lock=lock,
+                             root_motion="HIP")
         job = gen_mod.make_job(bpy.context, settings, obj)
         assert job.request.post.foot_lock is (None if lock else False)
         job.start().thread.join(timeout=120)
