@@ -6,6 +6,7 @@ Everything here runs on the main thread.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -386,6 +387,61 @@ def action_fcurves(action, obj=None) -> list:
                     out.extend(bag.fcurves)
         return out
     return list(getattr(action, "fcurves", []))
+
+
+@dataclass(frozen=True)
+class ChannelKeys:
+    """The keys the animator set on one F-curve channel inside a frame range."""
+
+    bone: str
+    """Pose bone name; empty for the object's own channels."""
+    channel: str
+    """location, rotation_quaternion, rotation_euler, rotation_axis_angle or scale."""
+    index: int
+    """Component (x, y, z, or w, x, y, z)."""
+    frames: np.ndarray
+    """(K,) keyed frames, ascending."""
+    values: np.ndarray
+    """(K,) values at those frames."""
+    handle_left: np.ndarray
+    """(K, 2) left Bezier handles (frame, value)."""
+    handle_right: np.ndarray
+    """(K, 2) right Bezier handles (frame, value)."""
+    interpolation: tuple[str, ...]
+    """Each key's interpolation (BEZIER, LINEAR, CONSTANT, ...)."""
+
+
+_BONE_PATH = re.compile(r'^pose\.bones\["((?:[^"\\]|\\.)*)"\]\.(\w+)$')
+
+
+def read_keys(action, obj=None, frame_range: tuple[float, float] | None = None) -> dict[tuple[str, str, int], ChannelKeys]:
+    """Which frames are keyed, per (bone, channel, index), with values and handles: the animator's keys as
+    data, not the evaluated pose. Channels with no key inside `frame_range` (inclusive) are left out."""
+    out = {}
+    for fc in action_fcurves(action, obj):
+        m = _BONE_PATH.match(fc.data_path)
+        if m:
+            bone, channel = m.group(1).replace('\\"', '"'), m.group(2)
+        elif "." not in fc.data_path and "[" not in fc.data_path:
+            bone, channel = "", fc.data_path
+        else:
+            continue
+        kp = fc.keyframe_points
+        n = len(kp)
+        if n == 0:
+            continue
+        co, hl, hr = (np.zeros(2 * n, np.float64) for _ in range(3))
+        kp.foreach_get("co", co)
+        kp.foreach_get("handle_left", hl)
+        kp.foreach_get("handle_right", hr)
+        co, hl, hr = co.reshape(n, 2), hl.reshape(n, 2), hr.reshape(n, 2)
+        keep = np.ones(n, bool) if frame_range is None else (co[:, 0] >= frame_range[0]) & (co[:, 0] <= frame_range[1])
+        if not keep.any():
+            continue
+        interp = tuple(kp[i].interpolation for i in np.flatnonzero(keep))
+        out[(bone, channel, fc.array_index)] = ChannelKeys(bone, channel, fc.array_index, co[keep, 0], co[keep, 1],
+                                                           hl[keep], hr[keep], interp)
+    return out
 
 
 def _set_keys(fc, frames: np.ndarray, values: np.ndarray) -> None:
