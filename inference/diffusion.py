@@ -43,30 +43,68 @@ class Diffusion:
         return sorted(set(ts), reverse=True)
 
 
+SETTLE_FRAMES = 3.0
+"""A run's velocity is bent to a key's over about this many frames next to it."""
+
+
 def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """`x0` (B, T, F) made to hold `known` where `mask` is 1, with the correction spread in time.
 
-    Per column, the miss (known - x0) at known frames is interpolated over the free frames between
-    them (smoothstep, so the added velocity is zero at each key) and held beyond the first and last
-    known frame; a column with nothing known is left alone. The free motion keeps its own shape and
-    velocity and is shifted to pass through every key, rather than jumping onto it.
+    Per column, each run of free frames is moved so that it leaves the known value before it and
+    arrives at the known value after it: its own motion, carried on one frame past each end, is
+    moved onto the key (the two misses blended by smoothstep across the run), and next to each key
+    its velocity is bent, over a few frames, onto the key's (the mean of the motion's velocities on
+    either side of it; a known neighbour's where known). A run with a key on one side only is moved
+    by that side's miss. The free motion keeps its shape and passes through every key
+    without a jump in position or speed; whatever the estimate holds on known frames is unused.
+    A column with nothing known is left alone.
     """
     m = mask > 0.5
     b, t, f = x0.shape
-    res = torch.where(m, known - x0, torch.zeros_like(x0))
+    dt = x0.dtype
     idx = torch.arange(t, device=x0.device).view(1, t, 1).expand(b, t, f)
     prev = torch.cummax(torch.where(m, idx, torch.full_like(idx, -1)), dim=1).values
     nxt = torch.flip(torch.cummin(torch.flip(torch.where(m, idx, torch.full_like(idx, t)), [1]), dim=1).values, [1])
-    r_prev = torch.gather(res, 1, prev.clamp(0, t - 1))
-    r_next = torch.gather(res, 1, nxt.clamp(0, t - 1))
-    span = (nxt - prev).clamp_min(1).to(x0.dtype)
-    w = ((idx - prev).to(x0.dtype) / span).clamp(0, 1)
-    w = w * w * (3 - 2 * w)
-    between = r_prev + w * (r_next - r_prev)
-    corr = torch.where(prev < 0, r_next, torch.where(nxt >= t, r_prev, between))
-    corr = torch.where((prev < 0) & (nxt >= t), torch.zeros_like(corr), corr)
-    out = x0 + corr
-    return torch.where(m, known, out)
+    first, last = prev + 1, nxt - 1  # the free run a frame belongs to
+    base = torch.where(m, known, x0)
+
+    def at(x, i):
+        return torch.gather(x, 1, i.clamp(0, t - 1))
+
+    def known_at(i):
+        return at(m.to(dt), i) > 0.5
+
+    # each side's velocity at every frame k, as seen by a key at k: the known neighbour's step, or
+    # the free run's own step next to it
+    zero = torch.zeros_like(x0)
+    v_left = torch.where(known_at(idx - 1), base - at(base, idx - 1), at(base, idx - 1) - at(base, idx - 2))
+    v_right = torch.where(known_at(idx + 1), at(base, idx + 1) - base, at(base, idx + 2) - at(base, idx + 1))
+    has_l, has_r = idx >= 1 + (~known_at(idx - 1)).long(), idx <= t - 2 - (~known_at(idx + 1)).long()
+    v_left, v_right = torch.where(has_l, v_left, zero), torch.where(has_r, v_right, zero)
+    n_sides = has_l.to(dt) + has_r.to(dt)
+    v_key = (v_left + v_right) / n_sides.clamp_min(1)
+
+    longer = last > first
+    v_start = torch.where(longer, at(x0, first + 1) - at(x0, first), zero)  # the run's own velocity
+    v_end = torch.where(longer, at(x0, last) - at(x0, last - 1), zero)
+    miss_a = at(known, prev) - (at(x0, first) - v_start)
+    miss_b = at(known, nxt) - (at(x0, last) + v_end)
+    dv_a = at(v_key, prev) - v_start
+    dv_b = at(v_key, nxt) - v_end
+
+    span = (nxt - prev).clamp_min(1).to(dt)
+    u = ((idx - prev).to(dt) / span).clamp(0, 1)
+    d_a, d_b = (idx - prev).to(dt), (nxt - idx).to(dt)
+    # velocity: a local bend at each key, gone a few frames in, so a long gap keeps the model's path
+    # (the first step next to the key takes the key's velocity exactly: the bend is dv at one frame)
+    bend_a = dv_a * d_a * torch.exp(-(d_a - 1).clamp_min(0) / SETTLE_FRAMES)
+    bend_b = -dv_b * d_b * torch.exp(-(d_b - 1).clamp_min(0) / SETTLE_FRAMES)
+    between = miss_a + u * u * (3 - 2 * u) * (miss_b - miss_a) + bend_a + bend_b
+    after_last = miss_a + bend_a
+    before_first = miss_b + bend_b
+    corr = torch.where(prev < 0, before_first, torch.where(nxt >= t, after_last, between))
+    corr = torch.where((prev < 0) & (nxt >= t), zero, corr)
+    return torch.where(m, known, x0 + corr)
 
 
 @dataclass

@@ -109,6 +109,9 @@ class Generator:
                 cls._cache[key] = cls(folder, device)
             return cls._cache[key]
 
+    REGENERATE = 15
+    """Frames at the end of each window that the next window makes again (of its 30-frame overlap)."""
+
     FAMILIAR = 0.55
     """Cosine similarity to the nearest training sentence below which a prompt counts as unfamiliar."""
 
@@ -222,7 +225,13 @@ class Generator:
         done = np.zeros(num_frames, bool)
         for k, (a, b) in enumerate(windows):
             m = user_mask[a:b].copy()
-            m[done[a:b], POSE] = True
+            context = done.copy()
+            if k:
+                # The previous window's last frames were made without the keys beyond it: they are
+                # made again here, with those keys in view, so the windows join through them.
+                end = windows[k - 1][1]
+                context[max(a, end - self.REGENERATE):end] = False
+            m[context[a:b], POSE] = True
             ref = MotionClip(q_all[a:b], root_all[a:b], self.fps)
             q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k),
                                              smoothing)

@@ -25,10 +25,22 @@ def test_a_prediction_offset_from_the_keys_is_moved_onto_the_keyed_path_without_
     mask = torch.zeros_like(truth)
     mask[:, [0, 20, 40, 59]] = 1
     out = spread_known(pred, truth, mask)
-    assert torch.allclose(out, truth, atol=1e-5)
+    # the offset is undone up to the motion's own curvature over a frame (the run is extended at its velocity)
+    assert (out - truth).abs().max() < 0.05  # of misses of 0.4-1.0: what is left is the curve over a frame
     pasted = torch.where(mask > 0, truth, pred)
     jump = lambda x: (x[:, 1:] - x[:, :-1]).abs().max()  # noqa: E731
     assert jump(out) < 0.2 < jump(pasted), "pasting keys into misplaced motion makes it jump at each key"
+
+
+def test_a_model_that_copies_the_key_but_misses_it_next_door_is_still_joined_to_it():
+    truth = _walk()
+    pred = truth + 0.5
+    keys = [0, 30, 59]
+    pred[:, keys] = truth[:, keys]  # the estimate holds the key itself, its free neighbours do not
+    mask = torch.zeros_like(truth)
+    mask[:, keys] = 1
+    out = spread_known(pred, truth, mask)
+    assert (out - truth).abs().max() < 0.05  # of misses of 0.4-1.0: what is left is the curve over a frame
 
 
 def test_a_miss_that_changes_between_keys_is_blended_smoothly():
