@@ -177,7 +177,7 @@ def _rest_axes(ws: np.ndarray, ps: np.ndarray, joint: dict[str, int]) -> dict[st
             axis = square(np.cross(fore, forward), fore)
             axis = None if axis is None else (1.0 if side == "left" else -1.0) * axis
         elif kind == "sole":
-            axis = square(np.array([0.0, 0.0, -1.0]), P(child) - P(name))
+            axis = np.array([0.0, 0.0, -1.0])  # a rig stands flat-footed at rest, whatever its foot bone
         else:
             axis = square(forward, P(child) - P(name))
         if axis is not None:
@@ -204,6 +204,10 @@ def twist_quality(align, clip: MotionClip, ws: np.ndarray, contacts: np.ndarray 
         return None
     cw0, cp0 = CANONICAL.rest_pose()
     can_axes = _rest_axes(cw0, cp0, {n: i for i, n in enumerate(names)})
+    from .retarget import PLANTED_SOLE_UP
+
+    for name, up in PLANTED_SOLE_UP.items():  # the canonical foot's sole as the data stands on it
+        can_axes[name] = -up / np.linalg.norm(up)
     wc, _ = clip.forward_kinematics()
     wr = quat.mul(np.broadcast_to(basis, ws.shape), ws)
     errs, soles = {}, {}

@@ -52,7 +52,8 @@ def _check_conversion(motion, clip, max_mean_deg=5.0):
     bm = detect_map(skeleton.names)
     align = RestAlignment.build(skeleton, bm, estimate_basis(skeleton, bm, rot, trans))
     errs = align.bone_direction_errors(rot, trans, clip)
-    assert len(errs) >= 13, f"too few bones compared: {sorted(errs)}"
+    # limbs, spine and neck; feet of a standing zero pose are aligned by the sole, not the bone
+    assert len(errs) >= 12, f"too few bones compared: {sorted(errs)}"
     worst = max(errs.items(), key=lambda kv: kv[1].mean())
     assert worst[1].mean() < max_mean_deg, f"bone {worst[0]} off by {worst[1].mean():.2f} deg on average"
     # root path: the canonical hips follow the source hips, scaled by leg length
