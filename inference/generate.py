@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import torch
 
-from . import defaults
+from . import defaults, lora
 from . import representation as rep
 from .constraints import POSE, joint_mask, keyframe_mask, trajectory_mask
 from .diffusion import Diffusion
@@ -153,6 +153,7 @@ class Generator:
         text_embedding: np.ndarray | None = None,
         smoothing: float | None = None,
         foot_lock: bool | None = None,
+        adapters: tuple = (),
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
@@ -160,6 +161,7 @@ class Generator:
         saying which of its values to keep. callback(Progress) -> True cancels (raises `Cancelled`).
         smoothing: temporal smoothing in frames (None: the model's default from its config.json).
         foot_lock: pin planted feet with leg IK (None: the model's default).
+        adapters: ((lora.Adapter, strength), ...) applied for this call only (`style_adapters`).
         """
         if num_frames is None:
             if known is not None:
@@ -195,7 +197,7 @@ class Generator:
                 mask = np.concatenate([mask, np.zeros((shortest - num_frames, mask.shape[1]), bool)])
             res = self.generate(prompt, shortest, seed=seed, steps=steps, guidance=guidance, known=known, mask=mask,
                                 callback=callback, text_embedding=text_embedding, smoothing=smoothing,
-                                foot_lock=foot_lock)
+                                foot_lock=foot_lock, adapters=adapters)
             res.clip = res.clip.slice(0, num_frames)
             res.contacts = res.contacts[:num_frames]
             return res
@@ -212,7 +214,7 @@ class Generator:
         lock = self.config.foot_lock if foot_lock is None else foot_lock
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
-                                             smoothing)
+                                             smoothing, adapters)
             return Result(self._finish(q, root, contacts, known, mask, lock), contacts, int(seed), nearest)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
@@ -234,7 +236,7 @@ class Generator:
             m[context[a:b], POSE] = True
             ref = MotionClip(q_all[a:b], root_all[a:b], self.fps)
             q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k),
-                                             smoothing)
+                                             smoothing, adapters)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
         return Result(self._finish(q_all, root_all, contacts_all, known, mask, lock), contacts_all, int(seed), nearest)
@@ -247,6 +249,7 @@ class Generator:
         c = request.constraints
         known, mask = (c.known, c.mask) if c is not None else (None, None)
         seeds = request.seeds
+        adapters = self.style_adapters(request.styles)
         takes = []
         for i, seed in enumerate(seeds):
             def on_step(p, i=i):
@@ -254,11 +257,32 @@ class Generator:
 
             takes.append(self.generate(request.prompt, seconds=request.seconds, seed=seed, steps=request.steps,
                                        guidance=request.guidance, known=known, mask=mask, callback=on_step,
-                                       smoothing=request.post.smoothing, foot_lock=request.post.foot_lock))
+                                       smoothing=request.post.smoothing, foot_lock=request.post.foot_lock,
+                                       adapters=adapters))
         lock = self.config.foot_lock if request.post.foot_lock is None else request.post.foot_lock
         smoothing = self.smoothing if request.post.smoothing is None else request.post.smoothing
         return GenerationResult(request, tuple(takes), self.folder.name, self.version, str(self.device), bool(lock),
                                 float(smoothing))
+
+    def style_adapters(self, styles) -> tuple:
+        """((Adapter, strength), ...) for `request.Style`s: each preset read (and cached) from its file, or
+        the shipped preset of its name; a StyleError names the style that cannot be used."""
+        from .style import StyleError, StyleLibrary, read_preset
+
+        out = []
+        for s in styles:
+            path = Path(s.path) if s.path else None
+            if path is None:
+                preset = StyleLibrary(None).find(s.name)
+                if preset is None:
+                    raise StyleError(f"There is no style named '{s.name}'; pick one from the Style panel's list.")
+                path = preset.path
+            key = (str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+            cache = self.__dict__.setdefault("_adapters", {})
+            if key not in cache:
+                cache[key] = read_preset(path, self.folder.name, self.version)[0]
+            out.append((cache[key], float(s.strength)))
+        return tuple(out)
 
     @property
     def version(self) -> str:
@@ -302,7 +326,7 @@ class Generator:
                 return out
             a += hop
 
-    def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None):
+    def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None, adapters=()):
         """One window: world-frame quaternions (T, 22, 4), root (T, 3), contacts (T, 4)."""
         dev, m = self.device, self.model
         use_known = known is not None and mask is not None and bool(mask.any())
@@ -315,7 +339,8 @@ class Generator:
         else:
             known_t = torch.zeros(1, num_frames, rep.NUM_FEATURES, device=dev)
             mask_t = torch.zeros_like(known_t)
-        with self._lock:
+        # the model is shared between requests: adapters are attached only while this request holds it
+        with self._lock, lora.applied(m, adapters):
             denoise = Guided(m, text, known_t, mask_t, guidance)
             x0 = sample_ddim(denoise, initial_noise(known_t, seed), self.diffusion.timesteps(steps),
                              self.diffusion.alphas_cumprod, known_t, mask_t, callback)

@@ -1,7 +1,7 @@
 """The denoiser: a small transformer that predicts the clean motion from a noisy one (MDM-style),
 conditioned on a sentence embedding, the diffusion step, and known values + a mask (CondMDI-style).
 
-Every linear layer inside the transformer is a `LoRALinear`, so style adapters can be attached later
+Every linear layer inside the transformer is a `LoRALinear`, so style adapters (`lora.py`) attach
 without touching the base weights.
 """
 from __future__ import annotations
@@ -55,31 +55,50 @@ class ModelConfig:
 
 
 class LoRALinear(nn.Linear):
-    """nn.Linear with optional low-rank adapters: y = W x + b + scale * B(A(x)).
+    """nn.Linear that low-rank adapters wrap: y = W x + b + sum over attached adapters of s * B(A x).
 
-    With no adapter attached it is exactly nn.Linear (same state-dict keys).
+    The adapters' tensors live outside this module (`inference/lora.py` owns them), so the base
+    weights and state-dict keys never change and a shared model can take per-request adapters;
+    with none attached it is exactly nn.Linear. Merged adapters are folded into `weight` and
+    unmerging restores the base weight bit for bit.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__(in_features, out_features, bias)
-        self.lora_a: nn.Parameter | None = None
-        self.lora_b: nn.Parameter | None = None
-        self.lora_scale = 0.0
-
-    def add_lora(self, rank: int, alpha: float | None = None) -> None:
-        self.lora_a = nn.Parameter(torch.randn(rank, self.in_features, device=self.weight.device) / math.sqrt(self.in_features))
-        self.lora_b = nn.Parameter(torch.zeros(self.out_features, rank, device=self.weight.device))
-        self.lora_scale = (alpha or rank) / rank
-
-    def remove_lora(self) -> None:
-        self.lora_a = self.lora_b = None
-        self.lora_scale = 0.0
+        self.adapters: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
+        """Attached, unmerged adapters: name -> (down (r, in), up (out, r), scale x strength)."""
+        self.merged: dict[str, torch.Tensor] = {}
+        """Adapters folded into `weight`: name -> the delta added."""
+        self._base_weight: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.linear(x, self.weight, self.bias)
-        if self.lora_a is not None and self.lora_scale:
-            y = y + self.lora_scale * F.linear(F.linear(x, self.lora_a), self.lora_b)
+        for down, up, scale in self.adapters.values():
+            if scale:
+                y = y + scale * F.linear(F.linear(x, down), up)
         return y
+
+    def merge_adapter(self, name: str) -> None:
+        """Fold an attached adapter into the weight (faster inference; it stops tracking its tensors)."""
+        down, up, scale = self.adapters.pop(name)
+        if self._base_weight is None:
+            self._base_weight = self.weight.detach().clone()
+        delta = (scale * (up @ down)).detach().to(self.weight.dtype)
+        self.merged[name] = delta
+        with torch.no_grad():
+            self.weight.add_(delta)
+
+    def unmerge_adapter(self, name: str) -> torch.Tensor:
+        """Take a merged adapter out of the weight; returns its delta. The base weight comes back exactly."""
+        delta = self.merged.pop(name)
+        with torch.no_grad():
+            w = self._base_weight.clone()
+            for d in self.merged.values():
+                w += d
+            self.weight.copy_(w)
+        if not self.merged:
+            self._base_weight = None
+        return delta
 
 
 class Block(nn.Module):

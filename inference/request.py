@@ -27,15 +27,17 @@ class RequestError(MotionError):
 
 @dataclass(frozen=True)
 class Style:
-    """A style adapter applied at a strength (the styles issue fills these in)."""
+    """A style preset (a LoRA adapter, `style.py`) applied at a strength; several mix."""
 
     name: str
     """The style preset's name."""
     strength: float = 1.0
     """0 = off, 1 = as learned, up to 1.5."""
+    path: str = ""
+    """The preset file (`<name>.safetensors`); empty: the shipped preset of that name."""
 
     def __post_init__(self):
-        if not self.name.strip():
+        if not isinstance(self.name, str) or not self.name.strip():
             raise RequestError("A style needs the name of a style preset.")
         if not 0.0 <= self.strength <= 1.5:
             raise RequestError(f"Style strength must be between 0 and 1.5; got {self.strength:g}.")
@@ -78,7 +80,7 @@ class GenerationRequest:
     constraints: "Constraints | None" = None
     """Known values and where they hold (keys, kept parts, a root path); None for text only."""
     styles: tuple[Style, ...] = ()
-    """Style adapters to apply (empty until styles land)."""
+    """Style presets to apply, each at its strength (several mix)."""
     post: PostProcess = field(default_factory=PostProcess)
     """Post-processing of the sampled motion."""
 
@@ -105,8 +107,11 @@ class GenerationRequest:
             raise RequestError(f"Guidance must be between 0 and 15; got {self.guidance:g}.")
         if self.device.upper() not in DEVICES and ":" not in self.device:
             raise RequestError(f"Device must be one of {', '.join(DEVICES)}; got '{self.device}'.")
-        if self.styles:
-            raise RequestError("Styles are not available yet in this version; clear the active styles.")
+        if any(not isinstance(s, Style) for s in self.styles):
+            raise RequestError("Styles must be given as Style(name, strength).")
+        names = [s.name.strip().lower() for s in self.styles]
+        if len(set(names)) != len(names):
+            raise RequestError("A style is listed twice; give each active style once, with one strength.")
 
     def record(self) -> dict:
         """JSON-ready summary of what was asked (constraints as counts, not values)."""

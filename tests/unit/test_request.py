@@ -20,7 +20,8 @@ from inference.request import GenerationRequest, PostProcess, RequestError, Styl
     (dict(steps=0), "Steps must be between 1 and 1000"),
     (dict(guidance=-1.0), "Guidance must be between 0 and 15"),
     (dict(device="TPU"), "Device must be one of AUTO, CPU, GPU"),
-    (dict(styles=(Style("elderly"),)), "Styles are not available yet"),
+    (dict(styles=(Style("elderly"), Style("Elderly", 0.5))), "listed twice"),
+    (dict(styles=("elderly",)), "Style\\(name, strength\\)"),
 ])
 def test_each_invalid_field_has_a_message(fields, words):
     kw = dict(prompt="a person walks")
