@@ -131,33 +131,9 @@ def sample(
     guidance: classifier-free guidance scale on the text (1 = none; 0 = ignore the text).
     callback(Progress) is called after every step; returning True cancels (raises `Cancelled`).
     """
-    device = known.device
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    x = torch.randn(known.shape, generator=gen, dtype=torch.float32).to(device=device, dtype=known.dtype)
+    from .sampler import Guided, initial_noise, sample_ddim  # sampler.py builds on this module
+
     mask = mask.to(known.dtype)
-    ts = diffusion.timesteps(num_steps)
-    ac = diffusion.alphas_cumprod.to(device)
-    use_cfg = guidance != 1.0 and bool(text.abs().sum() > 0)
-    if use_cfg:
-        text_in = torch.cat([text, torch.zeros_like(text)])
-        known_in, mask_in = torch.cat([known, known]), torch.cat([mask, mask])
-        fm_in = None if frame_mask is None else torch.cat([frame_mask, frame_mask])
-    x0 = x
-    with torch.no_grad():
-        for i, t in enumerate(ts):
-            tt = torch.full((x.shape[0],), t, device=device, dtype=torch.long)
-            if use_cfg:
-                out = model(torch.cat([x, x]), torch.cat([tt, tt]), text_in, known_in, mask_in, fm_in)
-                cond, uncond = out.chunk(2)
-                x0 = uncond + guidance * (cond - uncond)
-            else:
-                out = model(x, tt, text, known, mask, frame_mask)
-                x0 = out
-            x0 = spread_known(x0, known, mask)
-            if i + 1 < len(ts):
-                a_t, a_next = ac[t].to(x.dtype), ac[ts[i + 1]].to(x.dtype)
-                eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
-                x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
-            if callback is not None and callback(Progress(i + 1, len(ts))):
-                raise Cancelled()
-    return x0
+    denoise = Guided(model, text, known, mask, guidance, frame_mask)
+    return sample_ddim(denoise, initial_noise(known, seed), diffusion.timesteps(num_steps), diffusion.alphas_cumprod,
+                       known, mask, callback)
