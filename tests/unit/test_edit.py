@@ -1,0 +1,118 @@
+"""Body-part editing in the runtime: what is kept, where the model's grid sits, and bad input."""
+import numpy as np
+import pytest
+
+from inference import quat
+from inference.constraints import POSE, joint_columns
+from inference.edit import EditedParts, EditError, check_span, joints_of_bones, plan, to_scene
+from inference.motion import MotionClip
+from inference.representation import ROOT
+from inference.skeleton import BODY_PARTS
+
+
+def _walkish(n, fps, seed=0):
+    """A smooth motion (so velocities mean something), travelling along -Y."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fps
+    axis = quat.normalize(np.concatenate([np.zeros((22, 1)), rng.normal(size=(22, 3))], 1)[:, 1:])
+    ang = 0.4 * np.sin(2 * np.pi * (t[:, None] + rng.uniform(size=22)[None]))
+    rot = np.concatenate([np.cos(ang / 2)[..., None], np.sin(ang / 2)[..., None] * axis[None]], -1)
+    root = np.stack([0.02 * np.sin(t), -1.2 * t, 0.95 + 0.02 * np.sin(4 * np.pi * t)], 1)
+    return MotionClip(rot, root, fps)
+
+
+def test_parts_come_from_the_skeletons_body_parts():
+    e = EditedParts.from_parts(["left_arm", "head"])
+    assert set(e.joints) == {"left_collar", "left_shoulder", "left_elbow", "left_wrist", "neck", "head"}
+    assert not e.root and e.parts == ("left_arm", "head")
+    assert EditedParts.from_parts(["lower_body"]).root and EditedParts.from_parts(["root_trajectory"]).root
+    for p in BODY_PARTS:  # every part the panel shows can be edited
+        EditedParts.from_parts([p.name])
+    with pytest.raises(EditError, match="Choose the body parts"):
+        EditedParts.from_parts([])
+    with pytest.raises(EditError, match="Unknown body part"):
+        EditedParts.from_parts(["tail"])
+
+
+def test_selected_bones_map_to_joints_through_the_rig_map():
+    rig_map = {"left_shoulder": "upper_arm.L", "left_elbow": "forearm.L", "spine1": ["spine", "spine.001"]}
+    assert joints_of_bones(["forearm.L", "spine.001", "tail"], rig_map) == ("spine1", "left_elbow")
+    assert joints_of_bones(["tail"], rig_map) == ()
+
+
+@pytest.mark.parametrize("fps", [24.0, 30.0, 23.976])
+def test_plan_keeps_every_other_joint_and_the_frames_around_the_range(fps):
+    src = _walkish(200, fps)
+    first, span = 1.0, (60.0, 120.0)
+    e = EditedParts.from_parts(["upper_body"])
+    p = plan(src, first, span, e, 20.0)
+    c, t = p.constraints, p.times
+    assert np.isclose(t[np.argmin(np.abs(t - 60))], 60.0)  # the grid starts on the range's first frame
+    assert t[0] >= first - 1e-9 and t[-1] <= first + src.num_frames - 1 + 1e-9
+    assert t[0] <= 60 - 2 * fps + fps / 20 and t[-1] >= 120 + 2 * fps - fps / 20  # two seconds of context
+    inside = (t > 60 - fps / 20 + 1e-9) & (t < 120 + fps / 20 - 1e-9)
+    assert c.mask[~inside][:, POSE].all()  # whole poses outside
+    edited, kept = joint_columns(e.joints), joint_columns(e.kept_joints)
+    assert not c.mask[inside][:, edited].any()
+    assert c.mask[inside][:, kept].all() and c.mask[inside][:, ROOT].all()
+    # known values are the source at those times (exact where a model frame falls on a scene frame)
+    on = np.isclose(t, np.round(t))
+    idx = np.round(t[on] - first).astype(int)
+    assert np.array_equal(c.known.root_translation[on], src.root_translation[idx])
+    # and back: the known motion read at the scene frames of the range is the source again
+    frames = np.arange(60, 121)
+    back = to_scene(c.known, p, frames, fps)
+    assert np.abs(back.root_translation - src.root_translation[frames - 1]).max() < 2e-3
+
+
+def test_root_is_regenerated_only_when_asked():
+    src = _walkish(100, 30.0)
+    p = plan(src, 0.0, (20, 60), EditedParts.from_parts(["lower_body"]), 20.0)
+    t = p.times
+    inside = (t > 20 - 1.5 + 1e-9) & (t < 60 + 1.5 - 1e-9)
+    assert not p.constraints.mask[inside][:, ROOT].any()
+    assert p.constraints.mask[inside][:, joint_columns(["head"])].all()
+
+
+def test_bad_ranges_and_actions_get_a_clear_message():
+    with pytest.raises(EditError, match="one frame"):
+        check_span(1, 1, (1, 1))
+    with pytest.raises(EditError, match="outside the action"):
+        check_span(1, 100, (50, 140))
+    with pytest.raises(EditError, match="ends before it starts"):
+        check_span(1, 100, (50, 40))
+    src = _walkish(60 * 30, 30.0)
+    with pytest.raises(EditError, match="Narrow the frame range"):
+        plan(src, 0, (0, 60 * 30 - 1), EditedParts.from_parts(["head"]), 20.0, max_seconds=20.0)
+
+
+def test_edit_with_the_shipped_model_meets_the_source_at_the_range_ends():
+    """Regenerated arms start and end on the source's motion: no jump in velocity at the range ends."""
+    import torch
+
+    from inference.generate import Generator
+    from inference.request import GenerationRequest
+
+    torch.set_num_threads(1)
+    fps = 30.0
+    src = _walkish(150, fps, seed=3)
+    e = EditedParts.from_parts(["right_arm"])
+    p = plan(src, 1.0, (50, 100), e, 20.0)
+    gen = Generator(None, "cpu")
+    req = GenerationRequest("a person waves the right hand", seconds=p.constraints.num_frames / 20.0, scene_fps=fps,
+                            steps=4, constraints=p.constraints)
+    take = gen.run(req).takes[0]
+    # kept joints and the whole poses around the range come back exactly on the model's grid
+    keep = p.constraints.mask[:, joint_columns(["left_wrist"])].all(axis=1)
+    assert np.array_equal(take.clip.rotations[keep][:, 20], p.constraints.known.rotations[keep][:, 20])
+    out = to_scene(take.clip, p, np.arange(50, 101), fps)
+    full = src.rotations.copy()
+    full[49:100] = out.rotations
+    clip = MotionClip(full, src.root_translation, fps)
+    pos = clip.positions()
+    acc = np.linalg.norm(np.diff(pos, 2, axis=0), axis=-1).max(-1)  # index t-1 <-> frame t
+    real = np.linalg.norm(np.diff(src.positions(), 2, axis=0), axis=-1).max(-1)
+    for f in (49, 50, 51, 99, 100, 101):  # around the first and the last edited frame
+        assert acc[f - 2] < 3 * real.max(), f
+    moved = np.abs(out.rotations[:, 21] - src.rotations[49:100, 21]).max()
+    assert moved > 0.05, "the right wrist was regenerated"
