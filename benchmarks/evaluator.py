@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from inference.skeleton import CANONICAL, JOINT_NAMES, NUM_JOINTS
+from inference.skeleton import CANONICAL, CONTACT_FEATURES, JOINT_NAMES, NUM_JOINTS
 
 MIN_FRAMES, MAX_FRAMES = 30, 80
 WEIGHTS_DIR = Path(__file__).resolve().parent / "evaluator"
@@ -146,8 +146,8 @@ def physical(positions: np.ndarray, fps: float) -> dict:
     """Foot skating ratio, floor penetration (m), jitter (mean jerk, m/s^3) and the Nyquist share of
     joint positions (T, 22, 3).
 
-    A foot (ankle + toe) skates on a frame when its lower joint is under 5 cm above its rest height
-    and moves faster than 0.5 m/s over the ground.
+    A foot (ankle + toe) skates on a frame when its lower joint is as low as a planted one (under
+    5 cm above its rest height, `CONTACT_FEATURES`) but moves faster than a planted one (0.5 m/s).
     """
     feet = positions[:, _FOOT]
     h = feet[..., 2] - _REST
@@ -156,8 +156,8 @@ def physical(positions: np.ndarray, fps: float) -> dict:
     vel[0] = vel[1] if len(vel) > 1 else 0
     skating = []
     for side in ((0, 1), (2, 3)):
-        low = h[:, side].min(axis=1) < 0.05
-        fast = vel[:, side].max(axis=1) > 0.5
+        low = h[:, side].min(axis=1) < CONTACT_FEATURES.height
+        fast = vel[:, side].max(axis=1) > CONTACT_FEATURES.speed
         skating.append(low & fast)
     skate = float(np.mean(skating))
     pen = float(np.clip(-h.min(axis=1), 0, None).mean())

@@ -154,6 +154,7 @@ def ground_error_cm(bpy, bridge, obj, clip) -> float | None:
     from scripts.blender_env import PACKAGE
 
     cleanup = importlib.import_module(PACKAGE + ".inference.cleanup")
+    skeleton = importlib.import_module(PACKAGE + ".inference.skeleton")
     quat = importlib.import_module(PACKAGE + ".inference.quat")
     meshes = [o for o in bpy.data.objects if o.type == "MESH"
               and any(md.type == "ARMATURE" and md.object == obj for md in o.modifiers)]
@@ -201,7 +202,7 @@ def ground_error_cm(bpy, bridge, obj, clip) -> float | None:
             if len(idx):
                 picks[(side, part)] = idx[np.argmax(sign * rest[idx] @ forward)]
     action = bridge.write_clip(obj, clip, "ground check", 1)
-    contacts = cleanup.contacts_from_motion(clip, height=0.03, speed=0.1)
+    contacts = cleanup.contacts_from_motion(clip, skeleton.CONTACT_PLANTED)
     cols = {("left", "ankle"): 0, ("left", "foot"): 1, ("right", "ankle"): 2, ("right", "foot"): 3}
     errs = []
     to_cm = 100.0 * align.scale / np.linalg.norm(m3[:, 0])  # world units -> canonical centimetres

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import quat
 from .motion import MotionClip
-from .skeleton import CANONICAL, JOINT_NAMES
+from .skeleton import CANONICAL, CONTACT_PIN, JOINT_NAMES, ContactThresholds
 
 _LEGS = {
     side: tuple(JOINT_NAMES.index(f"{side}_{j}") for j in ("hip", "knee", "ankle", "foot"))
@@ -193,8 +193,9 @@ def lock_feet_skeleton(
     return rot
 
 
-def contacts_from_motion(clip: MotionClip, height: float = 0.05, speed: float = 1.0) -> np.ndarray:
-    """(T, 4) contact flags where a foot joint is within `height` of its rest height and slower than `speed` m/s."""
+def contacts_from_motion(clip: MotionClip, thresholds: ContactThresholds = CONTACT_PIN) -> np.ndarray:
+    """(T, 4) contact flags where a foot joint is planted by `thresholds` (see skeleton.ContactThresholds)."""
+    height, speed = thresholds.height, thresholds.speed
     _, pos = clip.forward_kinematics()
     idx = [JOINT_NAMES.index(n) for n in ("left_ankle", "left_foot", "right_ankle", "right_foot")]
     rest = CANONICAL.rest_pose()[1][idx, 2]

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import torch
 
-from .skeleton import CANONICAL, FEET, JOINT_NAMES, NUM_JOINTS, canonical_forward_kinematics_torch
+from .skeleton import CANONICAL, CONTACT_FEATURES, FEET, JOINT_NAMES, NUM_JOINTS, canonical_forward_kinematics_torch
 
 ROOT = slice(0, 3)
 ROT = slice(3, 3 + 6 * NUM_JOINTS)
 CONTACT = slice(3 + 6 * NUM_JOINTS, 3 + 6 * NUM_JOINTS + len(FEET))
 NUM_FEATURES = CONTACT.stop
 FOOT_INDEX = [JOINT_NAMES.index(n) for n in FEET]
-CONTACT_HEIGHT = 0.05
-"""A foot joint counts as planted below its rest height + 5 cm ..."""
-CONTACT_SPEED = 0.5
-"""... while moving slower than 0.5 m/s over the ground (the same thresholds as the skate metric)."""
+
 
 
 def joint_feature_slices(j: int) -> slice:
@@ -105,8 +102,8 @@ def foot_contacts(positions: torch.Tensor, fps: float) -> torch.Tensor:
     vel = torch.zeros_like(feet[..., :2])
     vel[:, 1:] = (feet[:, 1:, :, :2] - feet[:, :-1, :, :2]) * fps
     vel[:, 0] = vel[:, 1] if feet.shape[1] > 1 else 0
-    low = feet[..., 2] - rest < CONTACT_HEIGHT
-    slow = vel.norm(dim=-1) < CONTACT_SPEED
+    low = feet[..., 2] - rest < CONTACT_FEATURES.height
+    slow = vel.norm(dim=-1) < CONTACT_FEATURES.speed
     return (low & slow).to(positions.dtype)
 
 

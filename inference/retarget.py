@@ -30,7 +30,7 @@ import numpy as np
 
 from . import quat
 from .motion import MotionClip, MotionError
-from .skeleton import CANONICAL, LEG_CHAIN, NUM_JOINTS, Skeleton
+from .skeleton import CANONICAL, CONTACT_RIG, LEG_CHAIN, NUM_JOINTS, Skeleton
 
 RIG_MAP_DIR = Path(__file__).resolve().parent.parent / "assets" / "rig_maps"
 
@@ -624,7 +624,7 @@ class RestAlignment:
         add. Detached bones (see `detached`) are placed again on their re-solved anchors."""
         from .cleanup import _median3, contacts_from_motion, lock_feet_skeleton
 
-        contacts = contacts_from_motion(clip, height=0.04, speed=0.2)
+        contacts = contacts_from_motion(clip, CONTACT_RIG)
         legs, flags = {}, {}
         detached = dict(self.detached())
         for side, cols in (("left", (0, 1)), ("right", (2, 3))):

@@ -11,7 +11,7 @@ import numpy as np
 from . import quat
 from .cleanup import contact_periods, contacts_from_motion
 from .motion import MotionClip
-from .skeleton import JOINT_NAMES
+from .skeleton import CONTACT_PLANTED, JOINT_NAMES
 
 _FEET = [JOINT_NAMES.index(n) for n in ("left_ankle", "left_foot", "right_ankle", "right_foot")]
 
@@ -58,7 +58,7 @@ def measure_posed(align, clip: MotionClip, ps: np.ndarray, round_trip_err: float
     ps = ps * align.scale  # metres, Z up
     slide_rig, slide_src = [], []
     if contacts is None:
-        contacts = contacts_from_motion(clip, height=0.03, speed=0.1)  # truly planted joints only
+        contacts = contacts_from_motion(clip, CONTACT_PLANTED)  # truly planted joints only
     for col, j in enumerate(_FEET):
         a = align.mapping[j]
         if a < 0:
@@ -219,7 +219,7 @@ def twist_quality(align, clip: MotionClip, ws: np.ndarray, contacts: np.ndarray 
         if name.endswith("_ankle"):
             soles[name] = a_rig
     if contacts is None:
-        contacts = contacts_from_motion(clip, height=0.03, speed=0.1)
+        contacts = contacts_from_motion(clip, CONTACT_PLANTED)
     flips = []
     for col, name in ((0, "left_ankle"), (2, "right_ankle")):
         if name in soles:

@@ -168,6 +168,28 @@ LEFT_RIGHT_PAIRS = tuple(
 FEET = ("left_ankle", "left_foot", "right_ankle", "right_foot")
 """Joints whose contact with the ground is tracked."""
 
+
+@dataclass(frozen=True)
+class ContactThresholds:
+    """When a foot joint counts as planted: lower than `height` above its rest height and slower
+    than `speed` over the ground. Every foot-contact test in the project uses one of the named
+    thresholds below, each for its own purpose."""
+
+    height: float
+    """metres above the joint's rest height (canonical skeleton)"""
+    speed: float
+    """metres per second over the ground"""
+
+
+CONTACT_FEATURES = ContactThresholds(0.05, 0.5)
+"""The model's four contact channels: what the training data says and known values carry."""
+CONTACT_PIN = ContactThresholds(0.05, 1.0)
+"""Feet pinned after sampling besides the ones the model flags: low, and not in full stride."""
+CONTACT_RIG = ContactThresholds(0.04, 0.2)
+"""Feet the rig-side relock holds still on a rig of other proportions: clearly planted ones."""
+CONTACT_PLANTED = ContactThresholds(0.03, 0.1)
+"""Truly planted joints, for measurements (foot slide, sole flips, heights against the floor)."""
+
 LEG_CHAIN = ("left_hip", "left_knee", "left_ankle")
 """Used to compare leg lengths between skeletons (root motion is scaled by their ratio)."""
 
