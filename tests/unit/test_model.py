@@ -165,6 +165,8 @@ def test_weights_round_trip_in_half_precision(tiny_dir):
 
 
 def test_lora_layers_start_as_the_base_model_and_train_alone():
+    from inference import lora
+
     torch.manual_seed(0)
     m = Denoiser(TINY).eval()
     x = torch.randn(2, 10, rep.NUM_FEATURES)
@@ -174,13 +176,16 @@ def test_lora_layers_start_as_the_base_model_and_train_alone():
     assert len(layers) == 4 * TINY.layers and all(isinstance(l, LoRALinear) for _, l in layers)
     for p in m.parameters():
         p.requires_grad_(False)
-    for _, layer in layers:
-        layer.add_lora(rank=4)
-    assert torch.allclose(m(*args), before)
-    trainable = [p for p in m.parameters() if p.requires_grad]
-    assert len(trainable) == 2 * len(layers)
+    adapter = lora.create(m, "s", rank=4)
+    for t in adapter.parameters():
+        t.requires_grad_(True)
+    lora.attach(m, adapter)
+    assert torch.equal(m(*args), before)  # zero up-projection: a fresh adapter changes nothing
+    assert len(adapter.parameters()) == 2 * len(layers)
+    assert not any(p.requires_grad for p in m.parameters())
     m(*args).pow(2).mean().backward()
-    assert all(p.grad is not None for p in trainable)
+    assert all(t.grad is not None for t in adapter.parameters())
+    assert set(m.state_dict()) == set(Denoiser(TINY).state_dict())  # adapters live outside the base
 
 
 def test_features_round_trip_and_canonical_frame():
