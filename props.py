@@ -12,7 +12,38 @@ CHARACTER_TYPES = [
 ]
 
 
+class MARIONETTE_PG_inbetween(bpy.types.PropertyGroup):
+    """In-between panel: which keys, what to fill between them, and where the result goes."""
+
+    use_scene_range: bpy.props.BoolProperty(
+        name="Scene Range", description="In-between the keys inside the preview range (or the scene's frame range)",
+        default=True,
+    )
+    frame_start: bpy.props.IntProperty(name="Start", description="First frame whose keys are in-betweened", default=1)
+    frame_end: bpy.props.IntProperty(name="End", description="Last frame whose keys are in-betweened", default=250)
+    prompt: bpy.props.StringProperty(
+        name="Prompt", description="Optional: what happens between the keys (\"walks tiredly\", \"jumps\")", default="",
+    )
+    seed: bpy.props.IntProperty(name="Seed", description="Same keys, same seed: same in-betweens", default=0, min=0)
+    variations: bpy.props.IntProperty(
+        name="Variations", description="How many different takes (each its own Action)", default=1, min=1, max=8,
+    )
+    output: bpy.props.EnumProperty(
+        name="Output",
+        items=[
+            ("NEW_ACTION", "New Action", "Write a copy of the action with the in-betweens; the original is kept as it was"),
+            ("IN_PLACE", "In Place", "Key only the in-between frames of the current action"),
+        ],
+        default="NEW_ACTION",
+    )
+    key_every: bpy.props.IntProperty(
+        name="Key Every", description="1 keys every frame; N keys every Nth frame between your keys (your own "
+        "keys are always kept)", default=1, min=1, soft_max=12, max=120,
+    )
+
+
 class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
+    inbetween: bpy.props.PointerProperty(type=MARIONETTE_PG_inbetween)
     scale_root: bpy.props.BoolProperty(
         name="Scale Root Motion",
         description="Scale root motion by the ratio of leg lengths, so strides fit the character",
@@ -95,7 +126,7 @@ class MARIONETTE_PG_job(bpy.types.PropertyGroup):
     hint: bpy.props.StringProperty(default="", description="Note about the last prompt (e.g. far from the training data)")
 
 
-classes = (MARIONETTE_PG_settings, MARIONETTE_PG_bone_row, MARIONETTE_PG_variation, MARIONETTE_PG_job)
+classes = (MARIONETTE_PG_inbetween, MARIONETTE_PG_settings, MARIONETTE_PG_bone_row, MARIONETTE_PG_variation, MARIONETTE_PG_job)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 

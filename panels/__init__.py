@@ -1,7 +1,7 @@
 """The "Marionette" tab in the 3D viewport's sidebar."""
-from . import main
+from . import inbetween, main
 
-_modules = (main,)
+_modules = (main, inbetween)
 
 
 def register():
