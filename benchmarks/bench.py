@@ -33,6 +33,8 @@ TARGETS = {
     # issue 12 ("clean motion, and constraints it actually follows")
     "nyquist_share_ratio": 3.0, "jitter_ratio": 2.0, "inb_l2p_ratio_30": 0.45, "inb_l2p_ratio_5": 0.8,
     "inb_blocking_ratio": 0.8, "inb_pop": 1.0, "paraphrase_acc": 0.80, "min_content_acc": 0.5,
+    # issue 14 (in-betweening in Blender): what reaches the animator's Action
+    "inb_blender_blocking_ratio": 0.8, "inb_key_err_max": 1e-5, "inb_pop_written": 1.0,
 }
 
 
@@ -206,6 +208,11 @@ def main(argv=None):
             "t2m_blender_latency_s_cpu": blender["seconds"],
             "t2m_blender_cold_start_s_cpu": blender["cold_seconds"],
         })
+    if not args.no_inbetween:
+        try:
+            out.update(run_module("benchmarks.inbetween_blender", ["--limit", str(args.limit)] if args.limit else []))
+        except RuntimeError as exc:  # needs the bpy module
+            out["inbetween_blender_error"] = str(exc)[-500:]
     try:
         rt = run_module("benchmarks.retarget_bench", [])
         out.update({k: v for k, v in rt.items()})
@@ -222,7 +229,8 @@ def main(argv=None):
     }
     if p_total:
         checks["paraphrase_acc >= 0.80"] = out["t2m_paraphrase_acc"] >= TARGETS["paraphrase_acc"]
-    for key in ("inb_l2p_ratio_30", "inb_l2p_ratio_5", "inb_blocking_ratio", "inb_pop"):
+    for key in ("inb_l2p_ratio_30", "inb_l2p_ratio_5", "inb_blocking_ratio", "inb_pop", "inb_blender_blocking_ratio",
+                "inb_key_err_max", "inb_pop_written"):
         if key in out:
             checks[f"{key} <= {TARGETS[key]:g}"] = out[key] <= TARGETS[key]
     if "t2m_latency_s_cpu" in out:
