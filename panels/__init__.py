@@ -1,7 +1,7 @@
 """The "Marionette" tab in the 3D viewport's sidebar."""
-from . import inbetween, main
+from . import inbetween, main, edit_parts
 
-_modules = (main, inbetween)
+_modules = (main, inbetween, edit_parts)
 
 
 def register():

@@ -1,0 +1,378 @@
+"""Edit Parts: regenerate some body parts of the active armature's action inside a frame range.
+
+On the main thread the action is read as canonical motion (`bridge.read_clip`) and the chosen parts
+(body-part toggles from `skeleton.BODY_PARTS`, or the bones selected in Pose Mode through the rig's
+bone map) become constraints (`inference.edit`). The job runs the request; back on the main thread
+each take is sampled at the scene's frames, retargeted (`bridge.write_clip`) and only the edited
+channels are spliced into a copy of the action (`bridge_edit.merge_edit`): every other channel, and
+every frame outside the range, stays exactly as it was.
+
+The panel's settings live on the armature object (`Object.marionette_edit`): the parts and the range
+belong to that character's action.
+"""
+from __future__ import annotations
+
+import json
+
+import bpy
+import numpy as np
+
+from .. import preferences
+from ..inference import job as jobs
+from ..inference.job import Job
+from ..inference.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
+from ..inference.skeleton import BODY_PARTS
+from .common import active_armature, missing_message, report_error
+from .generate import RUNTIME
+
+
+class MARIONETTE_PG_edit_parts(bpy.types.PropertyGroup):
+    """Edit Parts panel: which parts, which frames, what they should do, and where the result goes."""
+
+    parts: bpy.props.BoolVectorProperty(
+        name="Body Parts", description="Body parts to regenerate (" + ", ".join(p.label for p in BODY_PARTS) + ")",
+        size=len(BODY_PARTS), default=(False,) * len(BODY_PARTS),
+    )
+    use_selected_bones: bpy.props.BoolProperty(
+        name="Selected Bones", description="Regenerate the bones selected in Pose Mode instead of the part toggles",
+        default=False,
+    )
+    use_whole_action: bpy.props.BoolProperty(
+        name="Whole Action", description="Edit every frame of the action", default=True,
+    )
+    frame_start: bpy.props.IntProperty(name="Start", description="First frame to regenerate", default=1)
+    frame_end: bpy.props.IntProperty(name="End", description="Last frame to regenerate", default=100)
+    prompt: bpy.props.StringProperty(
+        name="Prompt", description="What the chosen parts should do (\"waves the right hand\", \"limps\")", default="",
+    )
+    seed: bpy.props.IntProperty(name="Seed", description="Same action, parts and seed: same edit", default=0, min=0)
+    variations: bpy.props.IntProperty(
+        name="Variations", description="How many different takes (each its own Action)", default=1, min=1, max=8,
+    )
+    output: bpy.props.EnumProperty(
+        name="Output",
+        items=[("NEW_ACTION", "New Action", "Write the edit into a copy of the action; the original is kept"),
+               ("IN_PLACE", "In Place", "Write the edit into the action itself")],
+        default="NEW_ACTION",
+    )
+
+    def chosen_parts(self) -> tuple[str, ...]:
+        return tuple(p.name for p, on in zip(BODY_PARTS, self.parts) if on)
+
+
+class EditJob(Job):
+    """One Edit Parts click: the request, how its grid sits on the scene, and where the result goes."""
+
+    def __init__(self, request, target: str, action: str, plan, edited, bones: tuple, output: str, settings: dict):
+        super().__init__(lambda on_progress: self._generate(on_progress), "marionette-edit-parts")
+        self.request, self.target, self.action, self.plan = request, target, action, plan
+        self.edited, self.bones, self.output, self.settings = edited, bones, output, settings
+
+    def _generate(self, on_progress):
+        from ..inference.generate import Generator
+
+        r = self.request
+        return Generator.shared(r.model_dir or None, r.device).run(r, on_progress)
+
+
+_job: EditJob | None = None
+
+
+def model_fps(model_dir: str) -> float:
+    """The model's own frame rate, from its config.json (no torch needed)."""
+    from pathlib import Path
+
+    from ..inference.generate import default_model_dir
+
+    folder = Path(model_dir) if model_dir else default_model_dir()
+    return float(json.loads((folder / "config.json").read_text()).get("fps", 20.0))
+
+
+def running_job() -> EditJob | None:
+    return _job if _job is not None and not _job.done.is_set() else None
+
+
+def edited_parts(obj, s):
+    """The joints to regenerate from the toggles or the selected bones (raises `EditError`)."""
+    from .. import bridge_edit
+    from ..inference.edit import EditedParts, EditError, joints_of_bones
+
+    if not s.use_selected_bones:
+        return EditedParts.from_parts(s.chosen_parts()), ()
+    bones = bridge_edit.selected_bones(obj)
+    if not bones:
+        raise EditError("No bones are selected: select the bones to regenerate in Pose Mode, or use the part toggles.")
+    joints = joints_of_bones(bones, bridge_edit.RigChannels(obj).bones_of_joint())
+    if not joints:
+        raise EditError(f"The selected bone(s) {', '.join(bones[:4])} play no body part Marionette animates; "
+                        "select body bones (see the Bone Map) or use the part toggles.")
+    return EditedParts(joints), tuple(bones)
+
+
+def make_job(context, obj) -> EditJob:
+    """Read the action and build the request (raises `MotionError`/`RequestError` with a message for the user)."""
+    from .. import bridge, bridge_edit
+    from ..inference import edit
+    from ..inference.edit import EditError
+
+    scene, settings = context.scene, context.scene.marionette
+    s = obj.marionette_edit
+    action = obj.animation_data.action if obj.animation_data else None
+    if action is None:
+        raise EditError(f"'{obj.name}' has no action to edit: generate or key one first.")
+    if action.library is not None:
+        raise EditError(f"The action '{action.name}' is linked from another file; make it local to edit it.")
+    edited, bones = edited_parts(obj, s)
+    bad = bridge_edit.nan_channels(action, obj)
+    if bad:
+        raise EditError(f"The action '{action.name}' has keys that are not numbers (NaN) on {', '.join(bad[:3])}; "
+                        "fix or delete those keys first.")
+    first, last = bridge_edit.key_range(action, obj)
+    span = (first, last) if s.use_whole_action else (s.frame_start, s.frame_end)
+    a, b = edit.check_span(first, last, span)
+    fps = bridge.scene_fps(scene)
+    prefs = preferences.get(context)
+    model_dir = prefs.model_dir if prefs else ""
+    mfps = model_fps(model_dir)
+    ctx = edit.CONTEXT_SECONDS * fps
+    lo, hi = int(max(np.ceil(first), a - np.ceil(ctx))), int(min(np.floor(last), b + np.ceil(ctx)))
+    if (b - a) / fps > MAX_SECONDS - 2 * edit.CONTEXT_SECONDS:
+        raise EditError(f"The range {a}-{b} is {(b - a) / fps:.1f} s long; Marionette edits up to "
+                        f"{MAX_SECONDS - 2 * edit.CONTEXT_SECONDS:g} s at a time. Edit it in parts.")
+    source = bridge.read_clip(obj, action, lo, hi - lo + 1, fps, scale_root=settings.scale_root)
+    p = edit.plan(source, lo, (a, b), edited, mfps, max_seconds=MAX_SECONDS)
+    request = GenerationRequest(
+        prompt=s.prompt.strip(), seconds=p.constraints.num_frames / mfps, scene_fps=fps,
+        seeds=tuple(s.seed + i for i in range(s.variations)), steps=settings.steps, guidance=settings.guidance,
+        device=prefs.device if prefs else "AUTO", model_dir=model_dir, constraints=p.constraints,
+        post=PostProcess(foot_lock=None if settings.foot_lock else False))
+    object_travel = any(fc.data_path == "location" for fc in bridge.action_fcurves(action, obj))
+    return EditJob(request, obj.name, action.name, p, edited, bones, s.output,
+                   {"scale_root": settings.scale_root, "foot_lock": settings.foot_lock,
+                    "root_motion": "OBJECT" if object_travel else "HIP"})
+
+
+def validate(context, obj) -> str | None:
+    if obj is None or obj.type != "ARMATURE":
+        return "Select the armature whose action to edit."
+    if context.mode not in {"OBJECT", "POSE"}:
+        return "Switch to Object or Pose Mode to edit parts."
+    if obj.marionette_edit.output == "IN_PLACE" and obj.marionette_edit.variations > 1:
+        return "In place writes one take; set Variations to 1, or write new Actions."
+    msg = missing_message(RUNTIME)
+    if msg:
+        return msg
+    if running_job() is not None:
+        return "An edit is already running."
+    return None
+
+
+def poll_job(job: EditJob, context) -> str:
+    """One poll step: 'RUNNING', 'FINISHED', 'CANCELLED' or 'ERROR'. Writes the keys when done."""
+    state = context.window_manager.marionette_job
+    seen = jobs.poll(job)
+    if seen.status == jobs.RUNNING:
+        state.running = True
+        state.progress = seen.progress
+        state.status = f"Editing parts: step {seen.step} of {seen.total} (Esc cancels)"
+        return seen.status
+    state.running = False
+    state.progress = 1.0 if seen.status == jobs.FINISHED else 0.0
+    if seen.status == jobs.CANCELLED:
+        state.status = "Edit cancelled"
+    elif seen.status == jobs.ERROR:
+        state.status = f"Edit failed: {seen.error}"
+    else:
+        write_results(job, context)
+    return seen.status
+
+
+def edit_record(job: EditJob, take: int) -> str:
+    """What was edited, so the edit can be repeated: parts (or bones), joints, range, prompt, seed, source."""
+    e = job.edited
+    return json.dumps({"parts": list(e.parts), "bones": list(job.bones), "joints": list(e.joints), "root": e.root,
+                       "frame_range": [int(job.plan.span[0]), int(job.plan.span[1])], "prompt": job.request.prompt,
+                       "seed": int(job.result.takes[take].seed), "source_action": job.action}, sort_keys=True)
+
+
+def write_results(job: EditJob, context) -> list:
+    """Splice each take into a copy of the action (or the action itself), main thread only."""
+    from .. import bridge, bridge_edit
+    from ..inference import edit
+
+    obj = bpy.data.objects.get(job.target)
+    original = bpy.data.actions.get(job.action)
+    if obj is None or original is None:
+        raise RuntimeError(f"The armature '{job.target}' or its action '{job.action}' is gone.")
+    fake = original.use_fake_user
+    fps = bridge.scene_fps(context.scene)
+    a, b = (int(x) for x in job.plan.span)
+    channels = bridge_edit.RigChannels(obj)
+    takes = list(job.result.takes)
+    out: list = []
+    try:
+        for i, take in enumerate(takes):
+            clip = edit.to_scene(take.clip, job.plan, np.arange(a, b + 1), fps)
+            dense = bridge.write_clip(obj, clip, "marionette edit (temporary)", a, fps=None,
+                                      scale_root=job.settings["scale_root"], root_motion=job.settings["root_motion"],
+                                      foot_lock=job.settings["foot_lock"])
+            try:
+                if job.output == "IN_PLACE":
+                    target = original
+                else:
+                    target = original.copy()
+                    target.name = f"{original.name} edit" + (f" v{i + 1}" if len(takes) > 1 else "")
+                    out.append(target)
+                bridge_edit.merge_edit(obj, original, dense, target, (a, b), channels, set(job.edited.joints),
+                                       job.edited.root)
+                target["marionette_edit"] = edit_record(job, i)
+                target["marionette_request"] = job.result.record(i)
+            finally:
+                bpy.data.actions.remove(dense)
+            if job.output == "IN_PLACE":
+                out.append(target)
+    except Exception:
+        obj.animation_data.action = original  # nothing half-written stays
+        bridge.assign_action_slot(obj, original)
+        original.use_fake_user = fake
+        for act in out:
+            if act != original:
+                bpy.data.actions.remove(act)
+        raise
+    if job.output == "IN_PLACE":
+        original.use_fake_user = fake
+    else:
+        original.use_fake_user = True  # the action as it was stays in the file
+        for act in out:
+            act.use_fake_user = True
+        obj.marionette_variations.clear()
+        for act, take in zip(out, takes):
+            item = obj.marionette_variations.add()
+            item.action, item.seed, item.prompt = act, take.seed, job.request.prompt
+        obj.marionette_variation_index = 0
+    obj.animation_data.action = out[0]
+    bridge.assign_action_slot(obj, out[0])
+    state = context.window_manager.marionette_job
+    state.status = f"Edited {len(job.edited.joints)} joint(s) on frames {a}-{b}: {len(out)} take(s) in {job.elapsed:.1f} s"
+    return out
+
+
+def poll_job_safely(job: EditJob, context) -> str:
+    try:
+        return poll_job(job, context)
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        job.error = exc
+        context.window_manager.marionette_job.running = False
+        return "ERROR"
+
+
+class MARIONETTE_OT_edit_parts(bpy.types.Operator):
+    """Regenerate the chosen body parts in the frame range from the prompt; every other channel keeps its keys"""
+
+    bl_idname = "marionette.edit_parts"
+    bl_label = "Edit Parts"
+    bl_options = {"REGISTER", "UNDO"}
+
+    _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        return active_armature(context) is not None and running_job() is None
+
+    def _start(self, context) -> EditJob | None:
+        global _job
+        from ..inference.motion import MotionError
+
+        obj = context.active_object
+        msg = validate(context, obj)
+        if msg:
+            self.report({"ERROR"}, msg)
+            return None
+        try:
+            _job = make_job(context, obj).start()
+        except (MotionError, RequestError) as exc:
+            report_error(self, exc)
+            return None
+        return _job
+
+    def execute(self, context):
+        job = self._start(context)  # scripts and background mode: run to the end here
+        if job is None:
+            return {"CANCELLED"}
+        job.thread.join()
+        return self._result(poll_job_safely(job, context), job)
+
+    def invoke(self, context, event):
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = _job
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = poll_job_safely(job, context)
+        if context.workspace is not None:
+            context.workspace.status_text_set(None if state != "RUNNING" else context.window_manager.marionette_job.status)
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+        if state == "RUNNING":
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._result(state, job)
+
+    def _result(self, state, job):
+        if state == "FINISHED":
+            self.report({"INFO"}, bpy.context.window_manager.marionette_job.status)
+            return {"FINISHED"}
+        if state == "CANCELLED":
+            self.report({"INFO"}, "Edit cancelled; nothing was changed.")
+        elif job.error is not None:
+            report_error(self, job.error)
+        return {"CANCELLED"}
+
+
+class MARIONETTE_OT_edit_range_from_keys(bpy.types.Operator):
+    """Set the Edit Parts range to the keys selected in the Dope Sheet or Graph Editor"""
+
+    bl_idname = "marionette.edit_range_from_keys"
+    bl_label = "From Selected Keys"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return active_armature(context) is not None
+
+    def execute(self, context):
+        from .. import bridge_edit
+
+        r = bridge_edit.selected_key_range(context.active_object)
+        if r is None:
+            self.report({"ERROR"}, "Select keys in the Dope Sheet or Graph Editor first (on the active armature's action).")
+            return {"CANCELLED"}
+        s = context.active_object.marionette_edit
+        s.use_whole_action = False
+        s.frame_start, s.frame_end = r
+        return {"FINISHED"}
+
+
+classes = (MARIONETTE_PG_edit_parts, MARIONETTE_OT_edit_parts, MARIONETTE_OT_edit_range_from_keys)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+
+
+def register():
+    _register()
+    bpy.types.Object.marionette_edit = bpy.props.PointerProperty(type=MARIONETTE_PG_edit_parts)
+
+
+def unregister():
+    del bpy.types.Object.marionette_edit
+    _unregister()
