@@ -413,6 +413,9 @@ class RestAlignment:
         canonical_pos = {n: _CANONICAL_BENT[:, i] for i, n in enumerate(CANONICAL.names)}
         # a rig bound to a mesh stands flat-footed at rest; motion sources' zero poses need not
         stands = reference is None and _stands(skeleton, mapping, basis)
+        # the canonical skeleton itself (the Marionette armature) carries the motion as it is
+        same = bool(np.allclose(quat.rotate(np.broadcast_to(np.asarray(basis, float), (NUM_JOINTS, 4)),
+                                            p0[np.maximum(mapping, 0)]), pc, atol=1e-4)) and (mapping >= 0).all()
         by_sole: list[int] = []
         source_pos = {n: ref_p[:, mapping[i]] for i, n in enumerate(CANONICAL.names) if mapping[i] >= 0}
         for j in range(NUM_JOINTS):
@@ -440,7 +443,7 @@ class RestAlignment:
                 # the first anatomical axis both skeletons show (the rules list the same axes in order)
                 pair = next(((c, o) for c, o in zip(rolls_c, rolls_s) if c is not None and o is not None), None)
                 name = CANONICAL.names[j]
-                if name in PLANTED_SOLE_UP and stands:
+                if name in PLANTED_SOLE_UP and stands and not same:
                     # The foot: the rig's sole at rest is the data's flat foot (direction follows)
                     up_s = quat.rotate(quat.conj(w0[m]), quat.rotate(quat.conj(basis), np.array([0.0, 0.0, 1.0])))
                     offsets[j] = quat.from_matrix(_frame(up_s, dsu) @ _frame(PLANTED_SOLE_UP[name], dcu).T)
