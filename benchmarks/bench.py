@@ -64,6 +64,7 @@ def main(argv=None):
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--no-inbetween", action="store_true")
     ap.add_argument("--no-paraphrases", action="store_true")
+    ap.add_argument("--no-style", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # one thread: the same figures on every machine (timings run in their own processes)
     t_start = time.time()
@@ -191,6 +192,10 @@ def main(argv=None):
                         zip(QUALITY_NAMES, zmean(real_feats), zmean(gen_feats))}
     out["t2m_min_content_acc"] = min(out["t2m_content_acc_by_content"].values())
     out["real_min_content_acc"] = min(float((real_c[yc == k] == k).mean()) for k in set(yc.tolist()))
+    if not args.no_style and args.split == "test":  # learns one adapter per style (benchmarks/style.py)
+        from . import style
+
+        out.update(style.measure(gen, meta, rot, root, ev, limit=args.limit))
     if not args.no_inbetween:
         out.update(inbetween.measure(gen, meta, rot, root, args.split, args.limit, steps=args.steps,
                                      guidance=args.guidance, smoothing=args.smoothing))
