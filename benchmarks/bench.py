@@ -63,6 +63,7 @@ def main(argv=None):
     ap.add_argument("--smoothing", type=float, default=None, help="override the model's output smoothing (frames)")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--no-inbetween", action="store_true")
+    ap.add_argument("--no-edit", action="store_true")
     ap.add_argument("--no-paraphrases", action="store_true")
     ap.add_argument("--no-style", action="store_true")
     args = ap.parse_args(argv)
@@ -199,6 +200,9 @@ def main(argv=None):
     if not args.no_inbetween:
         out.update(inbetween.measure(gen, meta, rot, root, args.split, args.limit, steps=args.steps,
                                      guidance=args.guidance, smoothing=args.smoothing))
+    if not args.no_edit:  # body-part editing (issue 15): its own process, like the timings
+        out.update(run_module("benchmarks.edit", ["--steps", str(args.steps), "--guidance", str(args.guidance)]
+                              + (["--limit", str(args.limit)] if args.limit else [])))
     if not args.no_latency:
         ours = run_latency(["ours"] + (["--model", str(model_dir)] if args.model else []))
         mdm50 = run_latency(["mdm", "--steps", "50"])
@@ -238,6 +242,12 @@ def main(argv=None):
                 "inb_key_err_max", "inb_pop_written"):
         if key in out:
             checks[f"{key} <= {TARGETS[key]:g}"] = out[key] <= TARGETS[key]
+    if "edit_content_acc" in out:  # issue 15's targets
+        checks["edit_kept_err_max <= 1e-5"] = out.get("edit_kept_err_max", float("inf")) <= 1e-5
+        checks["edit_content_acc >= 0.8"] = out["edit_content_acc"] >= 0.8
+        checks["edit_source_content_acc >= 0.9"] = out["edit_source_content_acc"] >= 0.9
+        checks["edit_boundary_pop <= 1.0"] = out["edit_boundary_pop"] <= 1.0
+        checks["edit skating <= source"] = out["edit_skate_ratio"] <= out["edit_source_skate_ratio"] + 1e-9
     if "t2m_latency_s_cpu" in out:
         checks["latency <= 0.3 s"] = out["t2m_latency_s_cpu"] <= TARGETS["latency_s"]
         checks[">= 10x faster than MDM-50"] = out["mdm50_latency_s_cpu"] >= TARGETS["speedup_vs_mdm50"] * out["t2m_latency_s_cpu"]
