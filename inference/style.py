@@ -85,6 +85,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; presets are shared files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
