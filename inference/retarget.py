@@ -413,9 +413,13 @@ class RestAlignment:
         canonical_pos = {n: _CANONICAL_BENT[:, i] for i, n in enumerate(CANONICAL.names)}
         # a rig bound to a mesh stands flat-footed at rest; motion sources' zero poses need not
         stands = reference is None and _stands(skeleton, mapping, basis)
-        # the canonical skeleton itself (the Marionette armature) carries the motion as it is
-        same = bool(np.allclose(quat.rotate(np.broadcast_to(np.asarray(basis, float), (NUM_JOINTS, 4)),
-                                            p0[np.maximum(mapping, 0)]), pc, atol=1e-4)) and (mapping >= 0).all()
+        # the canonical skeleton itself (the Marionette armature, in any units) carries the motion as it is
+        same = False
+        if (mapping >= 0).all():
+            mine = quat.rotate(np.broadcast_to(np.asarray(basis, float), (NUM_JOINTS, 4)), p0[mapping] - p0[mapping[0]])
+            size = np.linalg.norm(mine, axis=1).max()
+            same = size > 0 and bool(np.allclose(mine / size * np.linalg.norm(pc - pc[0], axis=1).max(), pc - pc[0],
+                                                 atol=1e-4))
         by_sole: list[int] = []
         source_pos = {n: ref_p[:, mapping[i]] for i, n in enumerate(CANONICAL.names) if mapping[i] >= 0}
         for j in range(NUM_JOINTS):
