@@ -177,7 +177,7 @@ def kept_error(sel, steps: int) -> float:
     import bpy
 
     bridge = importlib.import_module(pkg.__name__ + ".bridge")
-    bridge_edit = importlib.import_module(pkg.__name__ + ".bridge_edit")
+    bridge_edit = importlib.import_module(pkg.__name__ + ".bridge.edit")
     skeleton = importlib.import_module(pkg.__name__ + ".inference.skeleton")
     worst = 0.0
     for clip, e, prompt, _, _ in sel:

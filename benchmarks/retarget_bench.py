@@ -102,9 +102,9 @@ def load_control_rigs(bpy, addon_utils) -> list[tuple[str, object]]:
 
 def mixamo_copy(bpy, bridge, obj):
     """A copy of a glTF rig with its bones renamed as Mixamo names them ("mixamorig:Hips", ...)."""
-    import json
+    from inference.retarget import RIG_MAP_DIR
 
-    mixamo = json.loads((bridge.RIG_MAP_DIR / "mixamo.json").read_text(encoding="utf-8"))["joints"]
+    mixamo = json.loads((RIG_MAP_DIR / "mixamo.json").read_text(encoding="utf-8"))["joints"]
     joints = bridge.armature_alignment(obj).bone_map.joints
     copy = obj.copy()
     copy.data = obj.data.copy()

@@ -4,7 +4,7 @@ On the main thread the action is read as canonical motion (`bridge.read_clip`) a
 (body-part toggles from `skeleton.BODY_PARTS`, or the bones selected in Pose Mode through the rig's
 bone map) become constraints (`inference.edit`). The job runs the request; back on the main thread
 each take is sampled at the scene's frames, retargeted (`bridge.write_clip`) and only the edited
-channels are spliced into a copy of the action (`bridge_edit.merge_edit`): every other channel, and
+channels are spliced into a copy of the action (`bridge.edit.merge_edit`): every other channel, and
 every frame outside the range, stays exactly as it was.
 
 The panel's settings live on the armature object (`Object.marionette_edit`): the parts and the range
@@ -77,7 +77,7 @@ class EditJob(Job):
 
 def edited_parts(obj, s):
     """The joints to regenerate from the toggles or the selected bones (raises `EditError`)."""
-    from .. import bridge_edit
+    from ..bridge import edit as bridge_edit
     from ..inference.edit import EditedParts, EditError, joints_of_bones
 
     if not s.use_selected_bones:
@@ -94,7 +94,8 @@ def edited_parts(obj, s):
 
 def make_job(context, obj) -> EditJob:
     """Read the action and build the request (raises `MotionError`/`RequestError` with a message for the user)."""
-    from .. import bridge, bridge_edit
+    from .. import bridge
+    from ..bridge import edit as bridge_edit
     from ..inference import edit
     from ..inference.edit import EditError
 
@@ -180,7 +181,8 @@ def edit_record(job: EditJob, take: int) -> str:
 
 def write_results(job: EditJob, context) -> list:
     """Splice each take into a copy of the action (or the action itself), main thread only."""
-    from .. import bridge, bridge_edit
+    from .. import bridge
+    from ..bridge import edit as bridge_edit
     from ..inference import edit
 
     obj = bpy.data.objects.get(job.target)
@@ -289,7 +291,7 @@ class MARIONETTE_OT_edit_range_from_keys(bpy.types.Operator):
         return active_armature(context) is not None
 
     def execute(self, context):
-        from .. import bridge_edit
+        from ..bridge import edit as bridge_edit
 
         r = bridge_edit.selected_key_range(context.active_object)
         if r is None:

@@ -15,7 +15,7 @@ def mods(ext):
     import torch
 
     torch.set_num_threads(1)
-    return (importlib.import_module(ext.__name__ + ".bridge"), importlib.import_module(ext.__name__ + ".bridge_edit"))
+    return (importlib.import_module(ext.__name__ + ".bridge"), importlib.import_module(ext.__name__ + ".bridge.edit"))
 
 
 def _walk(ext, seconds=3.0):

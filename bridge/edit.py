@@ -1,9 +1,6 @@
 """The bridge's part for body-part edits: which of a rig's channels play which canonical joints, and
 splicing regenerated channels into a copy of an action inside a frame range, leaving every other
 channel, and every frame outside the range, exactly as it was.
-
-Kept beside `bridge.py` (which the in-betweening work is changing) so the two land independently;
-it belongs in `bridge/` when that becomes a package. Only this module and `bridge.py` touch Actions.
 """
 from __future__ import annotations
 
@@ -11,8 +8,10 @@ import numpy as np
 
 import bpy
 
-from . import bridge
-from .bridge import _BONE_PATH, action_fcurves, armature_alignment, control_layer
+from .actions import _BONE_PATH, _ensure_fcurve, action_fcurves
+from .armature import armature_alignment
+from .clips import _root_carrier
+from .control_rigs import control_layer
 
 ROTATIONS = ("rotation_quaternion", "rotation_euler", "rotation_axis_angle")
 
@@ -26,14 +25,14 @@ class RigChannels:
     """How a rig's keyed bones stand for canonical joints (its bone map, or a control rig's controls)."""
 
     def __init__(self, obj):
-        from .inference.skeleton import JOINT_NAMES
+        from ..inference.skeleton import JOINT_NAMES
 
         align = armature_alignment(obj)
         names = list(align.skeleton.names)
         mapped = {names[int(m)]: JOINT_NAMES[j] for j, m in enumerate(align.mapping) if m >= 0}
         pelvis = names[int(align.mapping[0])]
         self.root_bones = {pelvis}
-        carrier, _ = bridge._root_carrier(obj, align)
+        carrier, _ = _root_carrier(obj, align)
         if carrier is not None:
             self.root_bones.add(carrier)
         self.joint_of: dict[str, str] = dict(mapped)
@@ -249,7 +248,7 @@ def merge_edit(obj, source, regenerated, target, span: tuple[int, int], channels
             hold = None
             if fc is None:
                 group = bone or "Object Transforms"
-                fc = bridge._ensure_fcurve(target, obj, path, i, group)
+                fc = _ensure_fcurve(target, obj, path, i, group)
                 hold = _pose_value(obj, bone, channel, i)
             splice(fc, frames, v, left, right, hold)
             written += 1

@@ -1,0 +1,154 @@
+"""Canonical clips onto armatures and back: where the root motion goes (hips, object, in place),
+keeping feet planted on the rig, and reading a rig's action as a canonical clip.
+"""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ..inference import quat
+from ..inference.motion import MotionClip, MotionError
+from ..inference.retarget import BoneMap, RetargetError
+
+from .actions import read_action, write_action
+from .armature import armature_alignment
+from .control_rigs import RIG_TARGETS, _write_controls, control_layer, evaluated_pose, missing_controls
+
+
+# -- clips on armatures -------------------------------------------------------------------------
+
+def scene_fps(scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+ROOT_MOTION = ("HIP", "OBJECT", "IN_PLACE")
+
+
+def write_clip(
+    obj: bpy.types.Object,
+    clip: MotionClip,
+    name: str,
+    frame_start: int,
+    fps: float | None = None,
+    bone_map: BoneMap | None = None,
+    scale_root: bool = True,
+    root_motion: str = "HIP",
+    foot_lock: bool = True,
+    rig_target: str | None = None,
+):
+    """Retarget a canonical clip onto an armature and key it as a new Action.
+
+    rig_target: on a control rig (Rigify's generated rig), "CONTROLS" keys the FK controls (and
+    switches the limbs to FK); "DEFORM" also keys the deform bones with their evaluated pose.
+    Default: the armature's own setting (`marionette_rig_target`).
+
+    foot_lock: pin the rig's ankles wherever the clip's feet are planted (different leg proportions
+    would otherwise make them slide a little).
+
+    root_motion: "HIP" keys the travel on the hip bone; "OBJECT" keys the travel over the ground
+    on the armature object (the hips keep only height and sway); "IN_PLACE" drops the travel.
+    """
+    if root_motion not in ROOT_MOTION:
+        raise MotionError(f"Root motion must be one of {', '.join(ROOT_MOTION)}; got {root_motion!r}.")
+    align = armature_alignment(obj, bone_map)
+    names = list(align.skeleton.names)
+    if fps is not None:
+        clip = clip.resample(fps)
+    travel = None
+    if root_motion != "HIP":
+        root = clip.root_translation.copy()
+        travel = root[:, :2] - root[0, :2]
+        root[:, :2] = root[0, :2]
+        clip = MotionClip(clip.rotations, root, clip.fps)
+    carrier, note = _root_carrier(obj, align)
+    rotations, translations = align.from_canonical(clip, scale_root=scale_root,
+                                                   carrier=None if carrier is None else names.index(carrier))
+    if foot_lock:
+        rotations, translations = align.lock_feet(rotations, translations, clip)
+    skeleton = align.skeleton
+    keyed = {names[m] for m in align.mapping if m >= 0}
+    # Bones between mapped ones (CMU's LHipJoint, a second neck bone) are keyed at rest as well: the
+    # retargeting assumes them there, and unkeyed they would keep a pose left by the previous action.
+    for m in list(keyed):
+        p = skeleton.parents[names.index(m)]
+        while p >= 0 and names[p] not in keyed and names[p] in obj.pose.bones:
+            keyed.add(names[p])
+            p = skeleton.parents[p]
+    moved = {names[b] for b in align.moved_bones()}
+    if carrier is not None:
+        # the carrier and the bones down to the pelvis: rest rotations, the carrier's location keyed
+        moved = (moved - {names[int(align.mapping[0])]}) | {carrier}
+        b = obj.data.bones[names[int(align.mapping[0])]]
+        while b is not None and b.name != carrier:
+            b = b.parent
+            keyed.add(b.name)
+    object_path = None
+    if root_motion == "OBJECT":
+        # canonical metres -> armature units (leg-length scale) -> world, added to where the object stands
+        k = align.scale if scale_root else 1.0
+        d = np.zeros((clip.num_frames, 3))
+        d[:, :2] = travel
+        d = quat.rotate(np.broadcast_to(quat.conj(align.basis), (clip.num_frames, 4)), d) / k
+        m3 = np.array(obj.matrix_world.to_3x3())
+        object_path = np.array(obj.location) + d @ m3.T
+    layer = control_layer(obj)
+    if layer is not None:
+        missing = missing_controls(obj, layer)
+        if missing:
+            raise RetargetError(f"'{obj.name}' looks like a {layer.name}, but it lacks the control bone(s) "
+                                f"{', '.join(missing[:5])}: Marionette keys that rig on its controls. "
+                                "Regenerate the rig, or animate its metarig.")
+        target = rig_target or getattr(obj, "marionette_rig_target", "CONTROLS")
+        if target not in RIG_TARGETS:
+            raise MotionError(f"Rig target must be one of {', '.join(RIG_TARGETS)}; got {target!r}.")
+        return _write_controls(obj, layer, align, rotations, translations, name, frame_start, object_path,
+                               deform=target == "DEFORM")
+    action = write_action(obj, name, rotations, translations, skeleton, names, frame_start, keyed, moved,
+                          object_location=object_path)
+    if note:
+        action["marionette_note"] = note
+    return action
+
+
+def _root_carrier(obj, align) -> tuple[str | None, str]:
+    """For a hip bone connected to its parent (Blender's BVH importer connects it under a root bone),
+    which cannot take location keys: the nearest unconnected ancestor, which carries the travel, and a
+    sentence telling the animator so. (None, "") for a hip bone that can move."""
+    pelvis = obj.data.bones.get(align.skeleton.names[int(align.mapping[0])])
+    if pelvis is None or not pelvis.use_connect or pelvis.parent is None:
+        return None, ""
+    carrier = pelvis.parent
+    while carrier.use_connect and carrier.parent is not None:
+        carrier = carrier.parent
+    return carrier.name, (f"'{pelvis.name}' is connected to '{pelvis.parent.name}' and cannot move on its own: "
+                          f"the motion's travel is keyed on '{carrier.name}'.")
+
+
+def read_clip(
+    obj: bpy.types.Object,
+    action,
+    frame_start: int,
+    num_frames: int,
+    fps: float,
+    bone_map: BoneMap | None = None,
+    scale_root: bool = True,
+    frames=None,
+) -> MotionClip:
+    """Read an Action on an armature back into a canonical clip (at `frames`, possibly fractional,
+    instead of frame_start .. + num_frames when given)."""
+    if frames is not None:
+        num_frames = len(frames)
+    if num_frames <= 0:
+        raise MotionError("There are no frames to read.")
+    align = armature_alignment(obj, bone_map)
+    if control_layer(obj) is not None:
+        # the mapped bones follow controls through constraints: read them as Blender evaluates them
+        names = list(align.skeleton.names)
+        mapped = [int(m) for m in align.mapping if m >= 0]
+        ws = np.tile(quat.IDENTITY, (num_frames, len(names), 1))
+        ps = np.zeros((num_frames, len(names), 3))
+        ws[:, mapped], ps[:, mapped] = evaluated_pose(obj, action, [names[m] for m in mapped], frame_start, num_frames,
+                                                      frames)
+        return align.posed_to_canonical(ws, ps, fps, scale_root=scale_root)
+    rot, trans = read_action(obj, action, align.skeleton, list(align.skeleton.names), frame_start, num_frames, frames)
+    return align.to_canonical(rot, trans, fps, scale_root=scale_root)
