@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import bpy
 
-from .inference import defaults
-from .inference.request import MAX_SECONDS
+from .inference.generation import defaults
+from .inference.generation.request import MAX_SECONDS
 
 CHARACTER_TYPES = [
     ("CANONICAL", "Marionette Skeleton", "A simple 22-bone armature matching the motion model"),

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, default_model_dir
-from inference.motion import MotionClip
+from inference.generation.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, default_model_dir
+from inference.body.motion import MotionClip
 from training import build_dataset
 
 from . import inbetween

@@ -8,7 +8,7 @@ Two edit kinds on every test clip of at least 3 s (the rest of the clip is the c
     the middle half of the clip;
   - from a quarter in to the clip's end (a regenerated root path need not return to the old one), lower body (legs, pelvis, root path) regenerated on upper-body gestures (raise-up-*, wave-*)
     with "a person runs forward", upper body kept.
-The runtime runs at the dataset's 20 fps here (`inference.edit.plan` with scene fps 20).
+The runtime runs at the dataset's 20 fps here (`inference.generation.edit.plan` with scene fps 20).
 
 How the evaluator isolates a part (it reads whole bodies): the clip is shown with the OTHER part
 neutralised - its joints at the canonical rest pose and, where the root is not the edited part's,
@@ -39,11 +39,11 @@ import time
 import numpy as np
 import torch
 
-from inference.edit import EditedParts, plan
-from inference.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator
-from inference.motion import MotionClip
-from inference.request import GenerationRequest
-from inference.skeleton import JOINT_NAMES
+from inference.generation.edit import EditedParts, plan
+from inference.generation.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator
+from inference.body.motion import MotionClip
+from inference.generation.request import GenerationRequest
+from inference.body.skeleton import JOINT_NAMES
 
 from .evaluator import Evaluator, motion_features, physical, velocity_jumps
 
@@ -92,7 +92,7 @@ def edit(gen: Generator, clip: MotionClip, e: EditedParts, prompt: str, seed: in
     req = GenerationRequest(prompt, seconds=p.constraints.num_frames / gen.fps, scene_fps=clip.fps, seeds=(seed,),
                             steps=steps, guidance=guidance, constraints=p.constraints)
     take = gen.run(req).takes[0]
-    from inference.edit import to_scene
+    from inference.generation.edit import to_scene
 
     inside = to_scene(take.clip, p, np.arange(a, b + 1), clip.fps)
     r, t = clip.rotations.copy(), clip.root_translation.copy()
@@ -178,7 +178,7 @@ def kept_error(sel, steps: int) -> float:
 
     bridge = importlib.import_module(pkg.__name__ + ".bridge")
     bridge_edit = importlib.import_module(pkg.__name__ + ".bridge.edit")
-    skeleton = importlib.import_module(pkg.__name__ + ".inference.skeleton")
+    skeleton = importlib.import_module(pkg.__name__ + ".inference.body.skeleton")
     worst = 0.0
     for clip, e, prompt, _, _ in sel:
         scene = reset_scene()

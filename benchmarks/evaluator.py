@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from inference.skeleton import CANONICAL, CONTACT_FEATURES, JOINT_NAMES, NUM_JOINTS
+from inference.body.skeleton import CANONICAL, CONTACT_FEATURES, JOINT_NAMES, NUM_JOINTS
 
 MIN_FRAMES, MAX_FRAMES = 30, 80
 WEIGHTS_DIR = Path(__file__).resolve().parent / "evaluator"
@@ -112,7 +112,7 @@ def quality_descriptors(orient: np.ndarray, positions: np.ndarray, rotations: np
     else:
         corr = 0.0
     if rotations is None:  # local = parent^-1 * world
-        from inference import quat
+        from inference.body import quat
 
         o = np.asarray(orient, dtype=np.float64)
         rotations = o.copy()
@@ -136,7 +136,7 @@ def secondary_axes(orient: np.ndarray) -> np.ndarray:
     """(T, 22, 3) each joint frame's Y axis in world space. Canonical bones run along X (arms) or Z
     (legs, spine), so Y is perpendicular to every bone: it shows each bone's twist (the kneecap's
     direction from the thigh, the palm's from the forearm), which a bone's direction alone does not."""
-    from inference import quat
+    from inference.body import quat
 
     o = np.asarray(orient, dtype=np.float64)
     return quat.rotate(o, np.broadcast_to([0.0, 1.0, 0.0], o.shape[:-1] + (3,)))
@@ -188,7 +188,7 @@ each), plus the root's velocity and acceleration."""
 
 def _facing(orient: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rotation (3, 3) that turns frame 0's pelvis to face -Y, and the ground origin."""
-    from inference import quat
+    from inference.body import quat
 
     fwd = -quat.rotate(orient[0, 0], np.array([0.0, 1.0, 0.0]))
     yaw = np.arctan2(fwd[1], fwd[0]) + np.pi / 2

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference import quat
-from inference.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, keyframe_mask
-from inference.motion import MotionClip
-from inference.skeleton import NUM_JOINTS
+from inference.body import quat
+from inference.generation.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, keyframe_mask
+from inference.body.motion import MotionClip
+from inference.body.skeleton import NUM_JOINTS
 
 from .evaluator import velocity_jumps
 

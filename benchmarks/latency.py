@@ -43,7 +43,7 @@ def peak_rss_mb() -> float:
 
 
 def time_ours(model_dir: str | None, repeats: int) -> dict:
-    from inference.generate import DEFAULT_STEPS, Generator
+    from inference.generation.generate import DEFAULT_STEPS, Generator
 
     gen = Generator(model_dir, "cpu")
     gen.generate(PROMPT, seconds=SECONDS, seed=0)  # warm-up: first call loads the text encoder
@@ -79,7 +79,7 @@ class MdmSized(nn.Module):
 
 
 def time_mdm(steps: int, repeats: int) -> dict:
-    from inference.text import encode
+    from inference.generation.text import encode
 
     model = MdmSized().eval()
     frames = int(SECONDS * 20)

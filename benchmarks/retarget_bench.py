@@ -102,7 +102,7 @@ def load_control_rigs(bpy, addon_utils) -> list[tuple[str, object]]:
 
 def mixamo_copy(bpy, bridge, obj):
     """A copy of a glTF rig with its bones renamed as Mixamo names them ("mixamorig:Hips", ...)."""
-    from inference.retarget import RIG_MAP_DIR
+    from inference.retargeting.retarget import RIG_MAP_DIR
 
     mixamo = json.loads((RIG_MAP_DIR / "mixamo.json").read_text(encoding="utf-8"))["joints"]
     joints = bridge.armature_alignment(obj).bone_map.joints
@@ -153,9 +153,9 @@ def ground_error_cm(bpy, bridge, obj, clip) -> float | None:
     absolute, in cm of a character scaled to the canonical leg length. None without a skinned mesh."""
     from scripts.blender_env import PACKAGE
 
-    cleanup = importlib.import_module(PACKAGE + ".inference.cleanup")
-    skeleton = importlib.import_module(PACKAGE + ".inference.skeleton")
-    quat = importlib.import_module(PACKAGE + ".inference.quat")
+    cleanup = importlib.import_module(PACKAGE + ".inference.retargeting.cleanup")
+    skeleton = importlib.import_module(PACKAGE + ".inference.body.skeleton")
+    quat = importlib.import_module(PACKAGE + ".inference.body.quat")
     meshes = [o for o in bpy.data.objects if o.type == "MESH"
               and any(md.type == "ARMATURE" and md.object == obj for md in o.modifiers)]
     if not meshes:
@@ -252,7 +252,7 @@ def _mean(values):
 
 def generated_walk(ext):
     """A 4 s walk from the shipped model (seed 0), as the Generate button makes it."""
-    gen = importlib.import_module(ext.__name__ + ".inference.generate")
+    gen = importlib.import_module(ext.__name__ + ".inference.generation.generate")
     return gen.Generator.shared(None, "cpu").generate("a person walks forward", seconds=4.0, seed=0).clip.resample(24)
 
 
@@ -268,9 +268,9 @@ def main() -> int:
     import importlib
 
     bridge = importlib.import_module(ext.__name__ + ".bridge")
-    rq = importlib.import_module(ext.__name__ + ".inference.retarget_quality")
-    bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    rq = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget_quality")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     clip = retarget.bvh_to_canonical(bvh.read_bvh(data.bandai_file())).resample(24)  # the scene's rate
     bvh_files = [data.bandai_file("dataset-2_walk_normal_001.bvh") or data.bandai_file(),
                  data.cmu_dir() / "bvh_cgspeed" / "02_01.bvh"]

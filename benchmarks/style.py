@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference.learner import LearnRequest, learn
-from inference.motion import MotionClip
-from inference.restyle import kept_error, restyle
+from inference.generation.learner import LearnRequest, learn
+from inference.body.motion import MotionClip
+from inference.generation.restyle import kept_error, restyle
 from training import build_dataset
 from training.build_dataset import CONTENT_PHRASES
 
@@ -70,7 +70,7 @@ def style_probs(ev: Evaluator, clips: list[MotionClip]) -> tuple[np.ndarray, np.
 
 def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, steps: int | None = None,
             verbose: bool = True) -> dict:
-    from inference.learner import DEFAULT_STEPS
+    from inference.generation.learner import DEFAULT_STEPS
 
     per_prompt = min(limit, PROMPTS_PER_STYLE) if limit else PROMPTS_PER_STYLE
     learn_s, rows, restyle_errs = [], [], []
@@ -136,7 +136,7 @@ def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, 
 
 
 def main(argv=None):
-    from inference.generate import Generator
+    from inference.generation.generate import Generator
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", type=Path, default=None)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference.generate import Generator
-from inference.motion import MotionClip
+from inference.generation.generate import Generator
+from inference.body.motion import MotionClip
 from training import build_dataset
 
 from .evaluator import MAX_FRAMES, MIN_FRAMES, Evaluator, center_crop, fid, motion_features, physical

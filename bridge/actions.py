@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 from mathutils import Euler, Quaternion
 
-from ..inference import quat
+from ..inference.body import quat
 
 
 # -- actions -----------------------------------------------------------------------------------

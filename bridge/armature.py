@@ -6,9 +6,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..inference import quat
-from ..inference.retarget import BoneMap, RestAlignment, RetargetError, detect_map, facing_basis
-from ..inference.skeleton import CANONICAL
+from ..inference.body import quat
+from ..inference.retargeting.retarget import BoneMap, RestAlignment, RetargetError, detect_map, facing_basis
+from ..inference.body.skeleton import CANONICAL
 
 
 CANONICAL_MAP = BoneMap("Marionette canonical", {n: n for n in CANONICAL.names}, "Z")
@@ -18,7 +18,7 @@ CANONICAL_MAP = BoneMap("Marionette canonical", {n: n for n in CANONICAL.names},
 
 def armature_skeleton(obj: bpy.types.Object) -> tuple["Skeleton", list[str]]:
     """The armature's rest pose as a `Skeleton` (armature space, Z up), with bones parents-first."""
-    from ..inference.skeleton import Skeleton
+    from ..inference.body.skeleton import Skeleton
 
     if obj is None or obj.type != "ARMATURE":
         raise RetargetError("Select an armature: the active object is not one.")

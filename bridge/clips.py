@@ -6,9 +6,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-from ..inference import quat
-from ..inference.motion import MotionClip, MotionError
-from ..inference.retarget import BoneMap, RetargetError
+from ..inference.body import quat
+from ..inference.body.motion import MotionClip, MotionError
+from ..inference.retargeting.retarget import BoneMap, RetargetError
 
 from .actions import read_action, write_action
 from .armature import armature_alignment

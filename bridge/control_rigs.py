@@ -12,8 +12,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..inference import quat
-from ..inference.retarget import RIG_MAP_DIR
+from ..inference.body import quat
+from ..inference.retargeting.retarget import RIG_MAP_DIR
 
 from .actions import _ensure_fcurve, _key_rotation, _new_action, _set_keys, assign_action_slot
 

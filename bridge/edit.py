@@ -25,7 +25,7 @@ class RigChannels:
     """How a rig's keyed bones stand for canonical joints (its bone map, or a control rig's controls)."""
 
     def __init__(self, obj):
-        from ..inference.skeleton import JOINT_NAMES
+        from ..inference.body.skeleton import JOINT_NAMES
 
         align = armature_alignment(obj)
         names = list(align.skeleton.names)

@@ -42,8 +42,8 @@ def keyed_poses(obj, action, frame_range: tuple[float, float], scale_root: bool 
     carries its travel, or the torso control's) is. The pose on a keyed frame is the action evaluated
     there, so the keyed channels come in exactly and the rest as the F-curves give them.
     """
-    from ..inference.inbetween import InbetweenError, KeyedPoses
-    from ..inference.skeleton import NUM_JOINTS
+    from ..inference.generation.inbetween import InbetweenError, KeyedPoses
+    from ..inference.body.skeleton import NUM_JOINTS
 
     keys = _animator_keys(read_keys(action, obj, frame_range))
     if not keys:

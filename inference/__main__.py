@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import quat
-from .bvh import BvhMotion, write_bvh
-from .motion import MotionClip, MotionError
-from .skeleton import CANONICAL, NUM_JOINTS
+from .body import quat
+from .body.bvh import BvhMotion, write_bvh
+from .body.motion import MotionClip, MotionError
+from .body.skeleton import CANONICAL, NUM_JOINTS
 
 # Z-up -> Y-up: (x, y, z) -> (x, z, -y), a -90 degree turn about X.
 _Z_TO_Y = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])
@@ -30,7 +30,7 @@ def clip_to_bvh(clip: MotionClip, y_up: bool = True) -> BvhMotion:
     rot = quat.mul(quat.mul(np.broadcast_to(b, clip.rotations.shape), clip.rotations),
                    np.broadcast_to(quat.conj(b), clip.rotations.shape))
     offsets = CANONICAL.offsets @ basis.T
-    from .skeleton import Skeleton
+    from .body.skeleton import Skeleton
 
     sk = Skeleton(CANONICAL.names, CANONICAL.parents, offsets)
     trans = np.tile(offsets, (clip.num_frames, 1, 1))
@@ -48,7 +48,7 @@ def clip_to_bvh(clip: MotionClip, y_up: bool = True) -> BvhMotion:
 def cmd_generate(args) -> int:
     import torch
 
-    from .generate import Generator
+    from .generation.generate import Generator
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -68,7 +68,7 @@ def cmd_generate(args) -> int:
 
 
 def main(argv=None) -> int:
-    from .generate import DEFAULT_GUIDANCE, DEFAULT_STEPS
+    from .generation.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
     ap = argparse.ArgumentParser(prog="python -m inference", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

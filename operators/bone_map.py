@@ -157,7 +157,7 @@ class MARIONETTE_OT_load_bone_map(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def execute(self, context):
-        from ..inference.retarget import BoneMap
+        from ..inference.retargeting.retarget import BoneMap
 
         path = self.filepath or self.preset
         if not path:

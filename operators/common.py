@@ -17,7 +17,7 @@ def missing_message(modules: tuple[str, ...]) -> str | None:
 
 def report_error(op, exc: Exception) -> set[str]:
     """Show a known error as it is; anything else as a short sentence, with the traceback in the console."""
-    from ..inference.motion import MotionError
+    from ..inference.body.motion import MotionError
 
     if isinstance(exc, MotionError):
         op.report({"ERROR"}, str(exc))
@@ -32,7 +32,7 @@ def model_fps(model_dir: str) -> float:
     import json
     from pathlib import Path
 
-    from ..inference.generate import default_model_dir
+    from ..inference.generation.generate import default_model_dir
 
     folder = Path(model_dir) if model_dir else default_model_dir()
     return float(json.loads((folder / "config.json").read_text()).get("fps", 20.0))

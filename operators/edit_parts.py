@@ -2,7 +2,7 @@
 
 On the main thread the action is read as canonical motion (`bridge.read_clip`) and the chosen parts
 (body-part toggles from `skeleton.BODY_PARTS`, or the bones selected in Pose Mode through the rig's
-bone map) become constraints (`inference.edit`). The job runs the request; back on the main thread
+bone map) become constraints (`inference.generation.edit`). The job runs the request; back on the main thread
 each take is sampled at the scene's frames, retargeted (`bridge.write_clip`) and only the edited
 channels are spliced into a copy of the action (`bridge.edit.merge_edit`): every other channel, and
 every frame outside the range, stays exactly as it was.
@@ -18,10 +18,10 @@ import bpy
 import numpy as np
 
 from .. import preferences
-from ..inference import job as jobs
-from ..inference.job import Job
-from ..inference.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
-from ..inference.skeleton import BODY_PARTS
+from ..inference.generation import job as jobs
+from ..inference.generation.job import Job
+from ..inference.generation.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
+from ..inference.body.skeleton import BODY_PARTS
 from .common import JobOperator, active_armature, missing_message, model_fps, report_error, running_job
 from .generate import RUNTIME
 
@@ -69,7 +69,7 @@ class EditJob(Job):
         self.edited, self.bones, self.output, self.settings = edited, bones, output, settings
 
     def _generate(self, on_progress):
-        from ..inference.generate import Generator
+        from ..inference.generation.generate import Generator
 
         r = self.request
         return Generator.shared(r.model_dir or None, r.device).run(r, on_progress)
@@ -78,7 +78,7 @@ class EditJob(Job):
 def edited_parts(obj, s):
     """The joints to regenerate from the toggles or the selected bones (raises `EditError`)."""
     from ..bridge import edit as bridge_edit
-    from ..inference.edit import EditedParts, EditError, joints_of_bones
+    from ..inference.generation.edit import EditedParts, EditError, joints_of_bones
 
     if not s.use_selected_bones:
         return EditedParts.from_parts(s.chosen_parts()), ()
@@ -96,8 +96,8 @@ def make_job(context, obj) -> EditJob:
     """Read the action and build the request (raises `MotionError`/`RequestError` with a message for the user)."""
     from .. import bridge
     from ..bridge import edit as bridge_edit
-    from ..inference import edit
-    from ..inference.edit import EditError
+    from ..inference.generation import edit
+    from ..inference.generation.edit import EditError
 
     scene, settings = context.scene, context.scene.marionette
     s = obj.marionette_edit
@@ -183,7 +183,7 @@ def write_results(job: EditJob, context) -> list:
     """Splice each take into a copy of the action (or the action itself), main thread only."""
     from .. import bridge
     from ..bridge import edit as bridge_edit
-    from ..inference import edit
+    from ..inference.generation import edit
 
     obj = bpy.data.objects.get(job.target)
     original = bpy.data.actions.get(job.action)
@@ -256,7 +256,7 @@ class MARIONETTE_OT_edit_parts(JobOperator, bpy.types.Operator):
         return active_armature(context) is not None and running_job() is None
 
     def start_job(self, context) -> EditJob | None:
-        from ..inference.motion import MotionError
+        from ..inference.body.motion import MotionError
 
         obj = context.active_object
         msg = validate(context, obj)

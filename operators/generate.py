@@ -13,9 +13,9 @@ from pathlib import Path
 import bpy
 
 from .. import preferences
-from ..inference import job as jobs
-from ..inference.job import Job
-from ..inference.request import GenerationRequest, PostProcess, RequestError
+from ..inference.generation import job as jobs
+from ..inference.generation.job import Job
+from ..inference.generation.request import GenerationRequest, PostProcess, RequestError
 from . import style
 from .common import JobOperator, active_armature, missing_message, running_job
 
@@ -33,7 +33,7 @@ class GenerationJob(Job):
         self.frame_start = frame_start
 
     def _generate(self, on_progress):
-        from ..inference.generate import Generator
+        from ..inference.generation.generate import Generator
 
         r = self.request
         return Generator.shared(r.model_dir or None, r.device).run(r, on_progress)
@@ -149,7 +149,7 @@ def validate(context, settings, obj) -> str | None:
     prefs = preferences.get(context)
     folder = Path(prefs.model_dir) if prefs and prefs.model_dir else None
     if folder is None:
-        from ..inference.generate import default_model_dir
+        from ..inference.generation.generate import default_model_dir
 
         folder = default_model_dir()
     if not (folder / "model.safetensors").is_file() or not (folder / "config.json").is_file():

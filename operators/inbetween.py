@@ -1,7 +1,7 @@
 """In-betweening between the animator's keyframes on the active armature, off the main thread.
 
 On the main thread: the keyed frames in the range are read as canonical poses
-(`bridge.keyed_poses`) and become known values on the model's grid (`inference.inbetween`), without
+(`bridge.keyed_poses`) and become known values on the model's grid (`inference.generation.inbetween`), without
 moving any key. The job runs the request; back on the main thread the model's motion is time-scaled
 onto the scene's frames, retargeted (`bridge.write_clip`) and merged into the action's in-between
 frames only (`bridge.merge_inbetweens`): the animator's keys stay exactly as they were.
@@ -12,9 +12,9 @@ import bpy
 import numpy as np
 
 from .. import preferences
-from ..inference import job as jobs
-from ..inference.job import Job
-from ..inference.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
+from ..inference.generation import job as jobs
+from ..inference.generation.job import Job
+from ..inference.generation.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
 from .common import JobOperator, active_armature, missing_message, model_fps, report_error, running_job
 from .generate import RUNTIME
 
@@ -34,7 +34,7 @@ class InbetweenJob(Job):
         """scale_root, foot_lock: how the result is retargeted (as when the keys were read)."""
 
     def _generate(self, on_progress):
-        from ..inference.generate import Generator
+        from ..inference.generation.generate import Generator
 
         r = self.request
         return Generator.shared(r.model_dir or None, r.device).run(r, on_progress)
@@ -53,8 +53,8 @@ def frame_range(context) -> tuple[int, int]:
 def make_job(context, obj) -> InbetweenJob:
     """Read the keys and build the request (raises `MotionError`/`RequestError` with a message for the user)."""
     from .. import bridge
-    from ..inference import inbetween
-    from ..inference.inbetween import InbetweenError
+    from ..inference.generation import inbetween
+    from ..inference.generation.inbetween import InbetweenError
 
     scene, settings = context.scene, context.scene.marionette
     s = settings.inbetween
@@ -171,7 +171,7 @@ def write_results(job: InbetweenJob, context) -> list:
 
 def _write_takes(job: InbetweenJob, obj, original, takes, span, out: list) -> int:
     from .. import bridge
-    from ..inference import inbetween
+    from ..inference.generation import inbetween
 
     keys = job.keys
     whole = np.arange(np.ceil(span[0]), np.floor(span[1]) + 1)
@@ -213,7 +213,7 @@ class MARIONETTE_OT_inbetween(JobOperator, bpy.types.Operator):
         return active_armature(context) is not None and running_job() is None
 
     def start_job(self, context) -> InbetweenJob | None:
-        from ..inference.motion import MotionError
+        from ..inference.body.motion import MotionError
 
         obj = context.active_object
         msg = validate(context, obj)

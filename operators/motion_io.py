@@ -14,8 +14,8 @@ def import_bvh_onto(context, obj, filepath: str, frame_start: int, scale_root: b
     """Read a BVH of any known humanoid skeleton and key it on `obj` as a new Action.
     Raises MotionError with a message for the user; writes nothing on error."""
     from .. import bridge
-    from ..inference.bvh import read_bvh
-    from ..inference.retarget import bvh_to_canonical
+    from ..inference.body.bvh import read_bvh
+    from ..inference.retargeting.retarget import bvh_to_canonical
 
     clip = bvh_to_canonical(read_bvh(filepath), scale_root=scale_root)
     name = os.path.splitext(os.path.basename(filepath))[0]

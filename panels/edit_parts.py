@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..inference.skeleton import BODY_PARTS
+from ..inference.body.skeleton import BODY_PARTS
 from .main import _Panel
 
 

@@ -15,10 +15,10 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from inference.generate import Generator
-from inference.learner import LearnRequest, learn
-from inference.motion import MotionClip
-from inference.style import LICENCE_SHIPPED, SHIPPED, StyleLibrary
+from inference.generation.generate import Generator
+from inference.generation.learner import LearnRequest, learn
+from inference.body.motion import MotionClip
+from inference.generation.style import LICENCE_SHIPPED, SHIPPED, StyleLibrary
 from training import build_dataset
 
 STYLES = {

@@ -3,7 +3,7 @@
     MARIONETTE_MODEL=/tmp/refmodel .venv/bin/python scripts/reference_outputs.py --save /tmp/ref.npz
     MARIONETTE_MODEL=/tmp/refmodel .venv/bin/python scripts/reference_outputs.py --compare /tmp/ref.npz
 
-Runtime (`inference.generate.Generator`, CPU): text to motion (4 s, and 9 s over several windows),
+Runtime (`inference.generation.generate.Generator`, CPU): text to motion (4 s, and 9 s over several windows),
 a keyframed in-between, kept body parts (joint mask) and a root path (trajectory mask). Blender
 (the Generate operator in the bpy module): the keys (values and both handles of every F-curve)
 written onto Rigify's metarig, with Keep Feet Planted on, and on the canonical skeleton with
@@ -26,7 +26,7 @@ def runtime_outputs() -> dict[str, np.ndarray]:
     import torch
 
     torch.set_num_threads(1)
-    from inference.generate import Generator, joint_mask, keyframe_mask, trajectory_mask
+    from inference.generation.generate import Generator, joint_mask, keyframe_mask, trajectory_mask
 
     gen = Generator(os.environ.get("MARIONETTE_MODEL") or None, "cpu")
     out: dict[str, np.ndarray] = {}

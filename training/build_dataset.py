@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.bvh import read_bvh
-from inference.motion import MotionClip
-from inference.retarget import bvh_to_canonical
-from inference.skeleton import CANONICAL, JOINT_NAMES
-from inference.text import mirror_text
+from inference.body.bvh import read_bvh
+from inference.body.motion import MotionClip
+from inference.retargeting.retarget import bvh_to_canonical
+from inference.body.skeleton import CANONICAL, JOINT_NAMES
+from inference.generation.text import mirror_text
 
 from . import data
 
@@ -301,7 +301,7 @@ class DataError(SystemExit):
 def check_twist(clips: list[tuple[str, np.ndarray]], max_share: float = 0.02) -> None:
     """Stop when converted clips carry implausible bone twist (a thigh half a turn round, a spine a
     quarter turn): the rest alignment has lost a bone's roll. A few odd clips (acrobatics) may pass."""
-    from inference.retarget_quality import TWIST_LIMIT_DEG, bone_twist_deg, implausible_twists
+    from inference.retargeting.retarget_quality import TWIST_LIMIT_DEG, bone_twist_deg, implausible_twists
 
     # a bone whose roll is lost is twisted the same way in every clip of its source: the typical
     # clip must show every joint within the limit (shoulders included)
@@ -380,7 +380,7 @@ def build(out: Path, exclude_content=(), exclude_style=(), workers: int = 2, ver
     np.save(out / "root.npy", np.concatenate(root_chunks))
     if verbose:
         print(f"encoding {len(texts)} sentences", flush=True)
-    from inference.text import encode
+    from inference.generation.text import encode
 
     np.save(out / "text_emb.npy", encode(texts).astype(np.float16))
     contents = sorted({c["content"] for c in clips if c["content"]})

@@ -12,9 +12,9 @@ import random
 import numpy as np
 import torch
 
-from inference.constraints import POSE, body_part_mask, joint_mask, keyframe_mask, trajectory_mask
-from inference.representation import NUM_FEATURES
-from inference.skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS
+from inference.generation.constraints import POSE, body_part_mask, joint_mask, keyframe_mask, trajectory_mask
+from inference.generation.representation import NUM_FEATURES
+from inference.body.skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS
 
 FPS = 20.0
 
@@ -44,7 +44,7 @@ def _key_frames(length: int, rng: random.Random) -> list[int]:
 def random_mask(length: int, rng: random.Random, kind: str | None = None) -> torch.Tensor:
     """(length, F) float mask, 1 = known, for a clip of `length` real frames.
 
-    Built with the runtime's own constructors (`inference.constraints`), so training sees exactly the
+    Built with the runtime's own constructors (`inference.generation.constraints`), so training sees exactly the
     masks a user's keys, kept parts and root paths produce.
     """
     if kind is None:

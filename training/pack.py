@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.motion import MotionClip
+from inference.body.motion import MotionClip
 
 from . import build_dataset
 

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from inference import representation as rep
-from inference.diffusion import Diffusion
-from inference.model import Denoiser, ModelConfig
-from inference.skeleton import canonical_forward_kinematics_torch
+from inference.generation import representation as rep
+from inference.generation.diffusion import Diffusion
+from inference.generation.model import Denoiser, ModelConfig
+from inference.body.skeleton import canonical_forward_kinematics_torch
 
 from . import build_dataset
 from .masks import random_mask

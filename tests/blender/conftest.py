@@ -16,7 +16,7 @@ def ext():
     import importlib
 
     pkg = load_extension()
-    for sub in ("bridge", "inference.quat", "inference.skeleton", "inference.bvh", "inference.retarget"):
+    for sub in ("bridge", "inference.body.quat", "inference.body.skeleton", "inference.body.bvh", "inference.retargeting.retarget"):
         importlib.import_module(f"{pkg.__name__}.{sub}")
     return pkg
 

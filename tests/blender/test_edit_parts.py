@@ -23,8 +23,8 @@ def _walk(ext, seconds=3.0):
 
     if data.bandai_file() is None:
         pytest.skip("../shared/data is not on this machine")
-    bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     clip = retarget.bvh_to_canonical(bvh.read_bvh(data.bandai_file())).resample(24)
     return clip.slice(0, int(seconds * 24))
 
@@ -106,14 +106,14 @@ def test_upper_body_edit_keeps_every_other_channel_bit_for_bit(ext, scene, mods,
     obj, src = _source(ext, scene, mods, kind)
     before = _keys(bridge, src, obj)
     s = obj.marionette_edit
-    s.parts = [p.name == "upper_body" for p in importlib.import_module(ext.__name__ + ".inference.skeleton").BODY_PARTS]
+    s.parts = [p.name == "upper_body" for p in importlib.import_module(ext.__name__ + ".inference.body.skeleton").BODY_PARTS]
     s.use_whole_action, s.frame_start, s.frame_end = False, 20, 50
     s.prompt, s.seed = WAVE, 3
     assert bpy.ops.marionette.edit_parts() == {"FINISHED"}
     new = obj.animation_data.action
     assert new != src and src.use_fake_user and src.name in bpy.data.actions
     assert all(np.array_equal(v, _keys(bridge, src, obj)[k]) for k, v in before.items()), "the original is untouched"
-    joints = importlib.import_module(ext.__name__ + ".inference.edit").EditedParts.from_parts(["upper_body"]).joints
+    joints = importlib.import_module(ext.__name__ + ".inference.generation.edit").EditedParts.from_parts(["upper_body"]).joints
     _check_edit(mods, obj, src, new, (20, 50), joints)
     rec = json.loads(new["marionette_edit"])
     assert rec["parts"] == ["upper_body"] and rec["frame_range"] == [20, 50] and rec["prompt"] == WAVE

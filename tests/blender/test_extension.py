@@ -130,8 +130,8 @@ def test_add_character_at_the_cursor(scene, kind, bones):
 
 
 def _clip(ext, bandai_bvh):
-    bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     return retarget.bvh_to_canonical(bvh.read_bvh(bandai_bvh))
 
 
@@ -151,7 +151,7 @@ def test_action_bridge_round_trip_survives_save_and_reload(ext, scene, bandai_bv
 
     def check(o, a):
         back = ext.bridge.read_clip(o, a, 1, clip.num_frames, clip.fps)
-        q = ext.inference.quat
+        q = ext.inference.body.quat
         assert np.abs(q.to_matrix(back.rotations) - q.to_matrix(clip.rotations)).max() < 1e-5
         if kind == "CANONICAL":
             assert np.abs(back.root_translation - clip.root_translation).max() < 1e-5
@@ -179,7 +179,7 @@ def test_canonical_armature_poses_match_forward_kinematics(ext, scene, bandai_bv
     for f in (1, 50, 120):
         scene.frame_set(f)
         for name in ("left_wrist", "right_foot", "head"):
-            j = ext.inference.skeleton.JOINT_NAMES.index(name)
+            j = ext.inference.body.skeleton.JOINT_NAMES.index(name)
             got = np.array(obj.matrix_world @ obj.pose.bones[name].head)
             assert np.allclose(got, pos[f - 1, j], atol=1e-4), (f, name)
 

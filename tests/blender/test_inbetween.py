@@ -17,8 +17,8 @@ def walk(ext):
 
     if data.bandai_file() is None:
         pytest.skip("../shared/data is not on this machine")
-    bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     return retarget.bvh_to_canonical(bvh.read_bvh(data.bandai_file("dataset-2_walk_normal_001.bvh")))
 
 

@@ -28,8 +28,8 @@ def rigs(ext):
 def walk(ext):
     from training import data
 
-    bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     return retarget.bvh_to_canonical(bvh.read_bvh(data.bandai_file())).resample(24)
 
 
@@ -53,7 +53,7 @@ def test_a_pose_rig_really_rests_in_an_a_pose(ext, rigs):
 
 def test_walk_lands_on_every_rig(ext, rigs, walk):
     bridge = importlib.import_module(ext.__name__ + ".bridge")
-    rq = importlib.import_module(ext.__name__ + ".inference.retarget_quality")
+    rq = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget_quality")
     for label, obj in rigs:
         q = measure_on_rig(bpy, bridge, rq, obj, walk.slice(0, 96))
         # every rig here has all 22 roles except Bandai-Namco's skeleton (no middle spine joint) and
@@ -124,7 +124,7 @@ def test_keys_survive_rig_to_canonical_to_rig(ext, rigs, walk):
 
 def test_generated_rig_missing_a_control_is_refused_and_nothing_is_written(ext, rigs, walk):
     bridge = importlib.import_module(ext.__name__ + ".bridge")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     rig = dict(rigs)["rigify_generated_rig"]
     broken = rig.copy()
     broken.data = rig.data.copy()

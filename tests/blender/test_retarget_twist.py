@@ -38,8 +38,8 @@ def walks(ext):
 
     if data.bandai_file() is None:
         pytest.skip("../shared/data is not on this machine")
-    bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     return {name: retarget.bvh_to_canonical(bvh.read_bvh(path)).resample(24).slice(0, 72)
             for name, path in (("bandai", data.bandai_file("dataset-2_walk_normal_001.bvh")),
                                ("cmu", data.cmu_dir() / "bvh_cgspeed" / "02_01.bvh"))}
@@ -54,7 +54,7 @@ def test_real_walk_keeps_knees_forward_and_soles_down(ext, characters, walks):
     """Not half a turn off: every secondary axis within a few degrees of the source's on average, no
     planted sole facing up, and each knee pointing the way the body faces."""
     bridge = importlib.import_module(ext.__name__ + ".bridge")
-    rq = importlib.import_module(ext.__name__ + ".inference.retarget_quality")
+    rq = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget_quality")
     for label, obj in characters:
         for motion, clip in walks.items():
             q = measure_twist(bpy, bridge, rq, obj, clip)

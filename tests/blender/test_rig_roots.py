@@ -16,8 +16,8 @@ def walk(ext):
 
     if data.bandai_file() is None:
         pytest.skip("../shared/data is not on this machine")
-    bvh = importlib.import_module(ext.__name__ + ".inference.bvh")
-    retarget = importlib.import_module(ext.__name__ + ".inference.retarget")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
     return retarget.bvh_to_canonical(bvh.read_bvh(data.bandai_file())).resample(30).slice(0, 90)
 
 
@@ -100,7 +100,7 @@ def test_earlier_euler_action_plays_exactly_as_before(ext, scene, walk):
     from training import data
 
     bridge = importlib.import_module(ext.__name__ + ".bridge")
-    rq = importlib.import_module(ext.__name__ + ".inference.retarget_quality")
+    rq = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget_quality")
     addon_utils.enable("io_anim_bvh", default_set=True)
     before = set(bpy.data.objects)
     bpy.ops.import_anim.bvh(filepath=str(data.cmu_dir() / "bvh_cgspeed" / "02_01.bvh"))

@@ -20,7 +20,7 @@ def _rig_with_actions(ext, n=3, frames=100):
     bridge = importlib.import_module(ext.__name__ + ".bridge")
     from scripts.blender_env import PACKAGE  # noqa: F401
 
-    MotionClip = importlib.import_module(ext.__name__ + ".inference.motion").MotionClip
+    MotionClip = importlib.import_module(ext.__name__ + ".inference.body.motion").MotionClip
     bpy.ops.marionette.add_character(character_type="CANONICAL")
     obj = bpy.context.active_object
     actions = []

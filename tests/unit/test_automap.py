@@ -4,10 +4,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from inference.automap import StructureError, map_by_structure
-from inference.bvh import read_bvh
-from inference.retarget import RetargetError, bvh_to_canonical, detect_map
-from inference.skeleton import CANONICAL, Skeleton
+from inference.retargeting.automap import StructureError, map_by_structure
+from inference.body.bvh import read_bvh
+from inference.retargeting.retarget import RetargetError, bvh_to_canonical, detect_map
+from inference.body.skeleton import CANONICAL, Skeleton
 
 ARMS_LEGS = [f"{s}_{j}" for s in ("left", "right") for j in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
 
@@ -65,10 +65,10 @@ def test_non_humanoid_shapes_are_refused():
         map_by_structure(stubby, "Z")
 
 
-@pytest.mark.parametrize("bone_map", __import__("inference.retarget", fromlist=["x"]).builtin_maps(), ids=lambda m: m.name)
+@pytest.mark.parametrize("bone_map", __import__("inference.retargeting.retarget", fromlist=["x"]).builtin_maps(), ids=lambda m: m.name)
 def test_every_builtin_map_is_found_for_a_rig_with_its_names(bone_map):
     """A canonical-shaped armature named the way the map says is detected as that rig type."""
-    from inference.retarget import RestAlignment
+    from inference.retargeting.retarget import RestAlignment
 
     rename = {v: k for k, v in bone_map.joints.items()}
     named = {k: v for k, v in bone_map.joints.items()}

@@ -5,17 +5,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import quat
-from inference.bvh import read_bvh, write_bvh
-from inference.motion import MotionError
-from inference.retarget import (
+from inference.body import quat
+from inference.body.bvh import read_bvh, write_bvh
+from inference.body.motion import MotionError
+from inference.retargeting.retarget import (
     RestAlignment,
     RetargetError,
     bvh_to_canonical,
     detect_map,
     estimate_basis,
 )
-from inference.skeleton import JOINT_NAMES
+from inference.body.skeleton import JOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,7 +104,7 @@ def test_canonical_t_pose_lands_as_a_t_pose_on_another_skeleton(cmu_dir):
 
 
 def MotionClip_rest():
-    from inference.motion import MotionClip
+    from inference.body.motion import MotionClip
 
     return MotionClip.rest(1)
 
@@ -172,7 +172,7 @@ def test_root_channels_relative_to_the_offset_are_detected_and_grounded(cmu_dir,
     channels move it from there. Read as usual, the walk is about a metre under the floor."""
     import dataclasses
 
-    from inference.skeleton import CANONICAL, Skeleton
+    from inference.body.skeleton import CANONICAL, Skeleton
 
     motion = read_bvh(cmu_dir / "bvh_cgspeed/02_01.bvh").slice(0, 120)
     sk = motion.skeleton

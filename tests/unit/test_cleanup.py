@@ -1,10 +1,10 @@
 """Foot contact cleanup: planted feet stay put, the rest of the motion is left alone."""
 import numpy as np
 
-from inference import quat
-from inference.cleanup import contact_periods, lock_feet, two_bone_ik
-from inference.motion import MotionClip
-from inference.skeleton import CANONICAL, JOINT_NAMES
+from inference.body import quat
+from inference.retargeting.cleanup import contact_periods, lock_feet, two_bone_ik
+from inference.body.motion import MotionClip
+from inference.body.skeleton import CANONICAL, JOINT_NAMES
 
 J = {n: i for i, n in enumerate(JOINT_NAMES)}
 
@@ -66,7 +66,7 @@ def test_planted_foot_stops_sliding_and_nothing_else_changes():
 def test_half_turn_twist_flips_are_removed_without_moving_any_joint():
     """A spine bone flipping 180 degrees about its own axis every other frame (its child undoing it)
     is made continuous; every joint position stays where it was."""
-    from inference.cleanup import continuous_twist
+    from inference.retargeting.cleanup import continuous_twist
 
     rng = np.random.default_rng(0)
     T = 20

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from inference import representation as rep
-from inference.constraints import Constraints, body_part_mask, joint_mask, keyframe_mask, trajectory_mask
-from inference.motion import MotionClip, MotionError
-from inference.skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES
+from inference.generation import representation as rep
+from inference.generation.constraints import Constraints, body_part_mask, joint_mask, keyframe_mask, trajectory_mask
+from inference.body.motion import MotionClip, MotionError
+from inference.body.skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES
 from training import masks
 
 

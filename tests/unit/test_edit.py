@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from inference import quat
-from inference.constraints import POSE, joint_columns
-from inference.edit import EditedParts, EditError, check_span, joints_of_bones, plan, to_scene
-from inference.motion import MotionClip
-from inference.representation import ROOT
-from inference.skeleton import BODY_PARTS
+from inference.body import quat
+from inference.generation.constraints import POSE, joint_columns
+from inference.generation.edit import EditedParts, EditError, check_span, joints_of_bones, plan, to_scene
+from inference.body.motion import MotionClip
+from inference.generation.representation import ROOT
+from inference.body.skeleton import BODY_PARTS
 
 
 def _walkish(n, fps, seed=0):
@@ -90,8 +90,8 @@ def test_edit_with_the_shipped_model_meets_the_source_at_the_range_ends():
     """Regenerated arms start and end on the source's motion: no jump in velocity at the range ends."""
     import torch
 
-    from inference.generate import Generator
-    from inference.request import GenerationRequest
+    from inference.generation.generate import Generator
+    from inference.generation.request import GenerationRequest
 
     torch.set_num_threads(1)
     fps = 30.0

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from inference import quat
-from inference.inbetween import InbetweenError, KeyedPoses, constraints, fill_frames, model_frames, to_scene
-from inference.motion import MotionClip
-from inference.representation import ROOT, joint_feature_slices
+from inference.body import quat
+from inference.generation.inbetween import InbetweenError, KeyedPoses, constraints, fill_frames, model_frames, to_scene
+from inference.body.motion import MotionClip
+from inference.generation.representation import ROOT, joint_feature_slices
 
 
 def _poses(n, fps, seed=0):

@@ -4,11 +4,11 @@ import threading
 import numpy as np
 import pytest
 
-from inference import job as jobs
-from inference.generate import Generator
-from inference.model import Denoiser, ModelConfig
-from inference.request import GenerationRequest, PostProcess
-from inference.sampler import Progress
+from inference.generation import job as jobs
+from inference.generation.generate import Generator
+from inference.generation.model import Denoiser, ModelConfig
+from inference.generation.request import GenerationRequest, PostProcess
+from inference.generation.sampler import Progress
 
 TINY = ModelConfig(width=32, layers=1, heads=2, ff_mult=2, max_frames=60, window_frames=40, min_frames=8, patch=1)
 
@@ -30,7 +30,7 @@ def _request(model_dir, **kw):
 
 
 def test_a_request_runs_to_completion_with_progress(model_dir, monkeypatch):
-    monkeypatch.setattr("inference.text.encode", lambda texts: np.ones((1, 384), np.float32) / 384 ** 0.5)
+    monkeypatch.setattr("inference.generation.text.encode", lambda texts: np.ones((1, 384), np.float32) / 384 ** 0.5)
     job = jobs.generation_job(_request(model_dir))
     assert jobs.poll(job).status == jobs.RUNNING
     job.start().thread.join(timeout=120)
@@ -48,7 +48,7 @@ def test_a_request_runs_to_completion_with_progress(model_dir, monkeypatch):
 
 
 def test_cancel_stops_at_the_next_step(model_dir, monkeypatch):
-    monkeypatch.setattr("inference.text.encode", lambda texts: np.ones((1, 384), np.float32) / 384 ** 0.5)
+    monkeypatch.setattr("inference.generation.text.encode", lambda texts: np.ones((1, 384), np.float32) / 384 ** 0.5)
     job = jobs.generation_job(_request(model_dir, steps=8))
     gate, reached = threading.Semaphore(0), threading.Semaphore(0)
     real = job.on_progress
@@ -85,7 +85,7 @@ def test_an_error_is_handed_back_not_raised():
 
 
 def test_the_result_records_what_was_used(model_dir, monkeypatch):
-    monkeypatch.setattr("inference.text.encode", lambda texts: np.ones((1, 384), np.float32) / 384 ** 0.5)
+    monkeypatch.setattr("inference.generation.text.encode", lambda texts: np.ones((1, 384), np.float32) / 384 ** 0.5)
     res = Generator(model_dir, "cpu").run(_request(model_dir, seeds=(4,), post=PostProcess(foot_lock=False)))
     import json
 

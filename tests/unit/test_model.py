@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from inference import representation as rep
-from inference.diffusion import Cancelled
-from inference.generate import Generator, joint_mask, keyframe_mask, trajectory_mask
-from inference.model import Denoiser, LoRALinear, ModelConfig, ModelError
-from inference.motion import MotionClip, MotionError
-from inference.skeleton import JOINT_NAMES
+from inference.generation import representation as rep
+from inference.generation.diffusion import Cancelled
+from inference.generation.generate import Generator, joint_mask, keyframe_mask, trajectory_mask
+from inference.generation.model import Denoiser, LoRALinear, ModelConfig, ModelError
+from inference.body.motion import MotionClip, MotionError
+from inference.body.skeleton import JOINT_NAMES
 
 TINY = ModelConfig(width=32, layers=2, heads=2, max_frames=64, window_frames=32, dropout=0.0)
 
@@ -43,7 +43,7 @@ def _text(seed=0):
 
 def _walk(n=40, fps=20.0):
     """A clip placed away from the origin, turned 60 degrees, with knees and arms moving."""
-    from inference import quat
+    from inference.body import quat
 
     t = np.arange(n) / fps
     rot = np.tile(quat.IDENTITY, (n, 22, 1))
@@ -165,7 +165,7 @@ def test_weights_round_trip_in_half_precision(tiny_dir):
 
 
 def test_lora_layers_start_as_the_base_model_and_train_alone():
-    from inference import lora
+    from inference.generation import lora
 
     torch.manual_seed(0)
     m = Denoiser(TINY).eval()
@@ -209,7 +209,7 @@ def test_features_round_trip_and_canonical_frame():
 
 
 def test_text_encoder_runs_offline_and_hears_paraphrases():
-    from inference.text import encode
+    from inference.generation.text import encode
 
     e = encode(["a person walks forward", "someone strolls ahead", "a person raises both hands", ""])
     assert e.shape == (4, 384)
@@ -238,8 +238,8 @@ def test_clips_longer_than_the_training_window_are_chained(gen):
 
 def test_cli_writes_a_y_up_bvh_that_reads_back_as_the_same_motion(tiny_dir, tmp_path):
     from inference.__main__ import clip_to_bvh, main
-    from inference.bvh import read_bvh, write_bvh
-    from inference.retarget import bvh_to_canonical
+    from inference.body.bvh import read_bvh, write_bvh
+    from inference.retargeting.retarget import bvh_to_canonical
 
     clip = _walk(30)
     write_bvh(tmp_path / "w.bvh", clip_to_bvh(clip))
@@ -277,7 +277,7 @@ def test_output_smoothing_removes_frame_noise_but_keeps_motion_and_known_values(
 
 
 def test_asking_for_a_missing_gpu_is_explained(tiny_dir):
-    from inference.generate import _gpu
+    from inference.generation.generate import _gpu
 
     if _gpu() is not None:
         pytest.skip("this machine has a GPU")

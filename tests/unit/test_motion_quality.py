@@ -8,7 +8,7 @@ import torch
 
 from benchmarks.evaluator import nyquist_share, velocity_jumps
 from benchmarks.inbetween import interpolate
-from inference.generate import Generator
+from inference.generation.generate import Generator
 from training import data
 
 FPS = 20.0
@@ -16,8 +16,8 @@ FPS = 20.0
 
 def real_take(name: str, frames: int | None = None, start: int = 0):
     """A Bandai-Namco take converted like the training data (canonical skeleton, 20 fps, grounded)."""
-    from inference.bvh import read_bvh
-    from inference.retarget import bvh_to_canonical
+    from inference.body.bvh import read_bvh
+    from inference.retargeting.retarget import bvh_to_canonical
     from training.build_dataset import ground
 
     path = data.bandai_file(name)
@@ -110,7 +110,7 @@ def test_keyed_walk_follows_the_keyed_path(shipped):
     makes a joint's velocity jump more than the real take's own largest frame-to-frame change."""
     real = real_take(training_walk(), 120, start=20)
     keys = [0, 20, 40, 60, 80, 100, 119]
-    from inference.generate import keyframe_mask
+    from inference.generation.generate import keyframe_mask
 
     res = shipped.generate("", num_frames=120, seed=0, known=real, mask=keyframe_mask(120, keys)).clip
     free = np.setdiff1d(np.arange(120), keys)

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from inference.constraints import Constraints
-from inference.motion import MotionClip
-from inference.request import GenerationRequest, PostProcess, RequestError, Style
+from inference.generation.constraints import Constraints
+from inference.body.motion import MotionClip
+from inference.generation.request import GenerationRequest, PostProcess, RequestError, Style
 
 
 @pytest.mark.parametrize("fields,words", [

@@ -6,11 +6,11 @@ bone directions within 5 degrees on average (10 for the worst bone), planted fee
 import numpy as np
 import pytest
 
-from inference import quat
-from inference.bvh import read_bvh
-from inference.retarget import PLANTED_ANKLE_LIFT, BoneMap, RestAlignment, bvh_to_canonical
-from inference.retarget_quality import measure
-from inference.skeleton import CANONICAL, Skeleton
+from inference.body import quat
+from inference.body.bvh import read_bvh
+from inference.retargeting.retarget import PLANTED_ANKLE_LIFT, BoneMap, RestAlignment, bvh_to_canonical
+from inference.retargeting.retarget_quality import measure
+from inference.body.skeleton import CANONICAL, Skeleton
 
 
 def _build(joints):

@@ -1,9 +1,9 @@
 """The sampler in the k-diffusion shape: guidance is a wrapper, the loop a plain function."""
 import torch
 
-from inference.diffusion import Diffusion, sample
-from inference.model import Denoiser, ModelConfig
-from inference.sampler import Cancelled, Guided, initial_noise, sample_ddim
+from inference.generation.diffusion import Diffusion, sample
+from inference.generation.model import Denoiser, ModelConfig
+from inference.generation.sampler import Cancelled, Guided, initial_noise, sample_ddim
 
 TINY = ModelConfig(width=32, layers=1, heads=2, ff_mult=2, max_frames=24, window_frames=24, min_frames=4)
 

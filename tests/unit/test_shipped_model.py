@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference.generate import Generator, default_model_dir
-from inference.skeleton import JOINT_NAMES
+from inference.generation.generate import Generator, default_model_dir
+from inference.body.skeleton import JOINT_NAMES
 
 J = {n: i for i, n in enumerate(JOINT_NAMES)}
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from inference import quat
-from inference.motion import MotionClip, MotionError
-from inference.skeleton import BODY_PARTS, CANONICAL, JOINT_NAMES, MIRROR_INDEX, canonical_forward_kinematics_torch
+from inference.body import quat
+from inference.body.motion import MotionClip, MotionError
+from inference.body.skeleton import BODY_PARTS, CANONICAL, JOINT_NAMES, MIRROR_INDEX, canonical_forward_kinematics_torch
 
 
 def _pos(name, pos):

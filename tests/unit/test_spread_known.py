@@ -1,7 +1,7 @@
 """Known values are followed, not pasted: the sampler's miss at a key is spread over the free frames."""
 import torch
 
-from inference.diffusion import spread_known
+from inference.generation.diffusion import spread_known
 
 
 def _walk(t=60, f=5):

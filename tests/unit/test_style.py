@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from inference import lora
-from inference import representation as rep
-from inference.diffusion import Cancelled
-from inference.generate import Generator
-from inference.job import CANCELLED, FINISHED, poll
-from inference.learner import LearnRequest, learn, learning_job
-from inference.model import Denoiser, ModelConfig
-from inference.motion import MotionClip
-from inference.request import GenerationRequest, Style
-from inference.restyle import kept_error, restyle
-from inference.style import StyleCard, StyleError, StyleExists, StyleLibrary, read_preset
+from inference.generation import lora
+from inference.generation import representation as rep
+from inference.generation.diffusion import Cancelled
+from inference.generation.generate import Generator
+from inference.generation.job import CANCELLED, FINISHED, poll
+from inference.generation.learner import LearnRequest, learn, learning_job
+from inference.generation.model import Denoiser, ModelConfig
+from inference.body.motion import MotionClip
+from inference.generation.request import GenerationRequest, Style
+from inference.generation.restyle import kept_error, restyle
+from inference.generation.style import StyleCard, StyleError, StyleExists, StyleLibrary, read_preset
 
 TINY = ModelConfig(width=32, layers=2, heads=2, max_frames=64, window_frames=32, min_frames=20, dropout=0.0)
 
@@ -53,7 +53,7 @@ def _trained(model, name, seed):
 
 
 def _walk(n=60, fps=20.0, seed=0):
-    from inference import quat
+    from inference.body import quat
 
     t = np.arange(n) / fps
     rot = np.tile(quat.IDENTITY, (n, 22, 1))

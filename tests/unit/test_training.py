@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from inference import quat
-from inference import representation as rep
-from inference.generate import Generator
-from inference.text import mirror_text
+from inference.body import quat
+from inference.generation import representation as rep
+from inference.generation.generate import Generator
+from inference.generation.text import mirror_text
 from training import build_dataset as bd
 from training import train
 from training.masks import MASK_KINDS, random_mask

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .motion import MotionError
+from ..body.motion import MotionError
 
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "styles"
+SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "styles"
 LICENCE_SHIPPED = "CC BY-NC 4.0"
 CARD_FORMAT = 1
 SUFFIX = ".safetensors"

@@ -131,7 +131,7 @@ def sample(
     guidance: classifier-free guidance scale on the text (1 = none; 0 = ignore the text).
     callback(Progress) is called after every step; returning True cancels (raises `Cancelled`).
     """
-    from .sampler import Guided, initial_noise, sample_ddim  # sampler.py builds on this module
+    from .sampler import Guided, initial_noise, sample_ddim
 
     mask = mask.to(known.dtype)
     denoise = Guided(model, text, known, mask, guidance, frame_mask)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import defaults
-from .motion import MotionError
+from ..body.motion import MotionError
 
 if TYPE_CHECKING:  # torch-free at import: the panel side builds requests before the model loads
     from .constraints import Constraints

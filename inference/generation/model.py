@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .motion import MotionError
+from ..body.motion import MotionError
 from .representation import NUM_FEATURES
 from .text import EMBED_DIM
 

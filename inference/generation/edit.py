@@ -13,10 +13,10 @@ from typing import Iterable
 
 import numpy as np
 
-from . import quat
+from ..body import quat
 from .constraints import Constraints
-from .motion import MotionClip, MotionError
-from .skeleton import BODY_PART_BY_NAME, JOINT_NAMES, NUM_JOINTS
+from ..body.motion import MotionClip, MotionError
+from ..body.skeleton import BODY_PART_BY_NAME, JOINT_NAMES, NUM_JOINTS
 
 CONTEXT_SECONDS = 2.0
 """Motion around the range (as whole poses) the model sees, so the edit continues it."""

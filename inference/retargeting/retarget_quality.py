@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import quat
+from ..body import quat
 from .cleanup import contact_periods, contacts_from_motion
-from .motion import MotionClip
-from .skeleton import CONTACT_PLANTED, JOINT_NAMES
+from ..body.motion import MotionClip
+from ..body.skeleton import CONTACT_PLANTED, JOINT_NAMES
 
 _FEET = [JOINT_NAMES.index(n) for n in ("left_ankle", "left_foot", "right_ankle", "right_foot")]
 
@@ -87,7 +87,7 @@ wave turns the humerus a quarter turn), so only larger twists are implausible th
 def bone_twist_deg(rotations: np.ndarray) -> dict[str, np.ndarray]:
     """Per canonical joint with one child, the twist (degrees, -180..180) of its local rotation about
     its own bone (swing-twist decomposition), per frame. rotations: (T, 22, 4) canonical local."""
-    from .skeleton import CANONICAL
+    from ..body.skeleton import CANONICAL
 
     rotations = np.asarray(rotations, dtype=np.float64)
     out = {}
@@ -190,7 +190,7 @@ def twist_quality(align, clip: MotionClip, ws: np.ndarray, contacts: np.ndarray 
     rig's world orientations in its own space, however posed; only mapped joints are read. Each axis
     is fixed to its bone as the rest pose shows it (a skinned mesh's kneecap, sole and palm are). None
     when the rig's rest pose is no standing pose."""
-    from .skeleton import CANONICAL
+    from ..body.skeleton import CANONICAL
 
     T = clip.num_frames
     names = CANONICAL.names

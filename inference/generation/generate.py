@@ -24,8 +24,8 @@ from .constraints import POSE, joint_mask, keyframe_mask, trajectory_mask
 from .diffusion import Diffusion
 from .sampler import Cancelled, Guided, Progress, initial_noise, sample_ddim
 from .model import Denoiser, ModelError
-from .motion import MotionClip, MotionError
-from .skeleton import JOINT_NAMES
+from ..body.motion import MotionClip, MotionError
+from ..body.skeleton import JOINT_NAMES
 
 if TYPE_CHECKING:
     from .request import GenerationRequest, GenerationResult
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Generator", "Result", "Cancelled", "Progress", "default_model_dir", "keyframe_mask", "joint_mask",
            "trajectory_mask", "DEFAULT_STEPS", "DEFAULT_GUIDANCE"]
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "models"
 DEFAULT_MODEL = "marionette-base"
 DEFAULT_STEPS = defaults.STEPS
 DEFAULT_GUIDANCE = defaults.GUIDANCE
@@ -298,7 +298,7 @@ class Generator:
         return self._version
 
     def _finish(self, q, root, contacts, known, mask, foot_lock: bool) -> MotionClip:
-        from .cleanup import contacts_from_motion, continuous_twist, lock_feet
+        from ..retargeting.cleanup import contacts_from_motion, continuous_twist, lock_feet
 
         clip = MotionClip(continuous_twist(q), root, self.fps)
         if foot_lock:
@@ -385,7 +385,7 @@ def _encode_world(clip: MotionClip, yaw: float, origin: np.ndarray, fps: float) 
 
 
 def _to_world(q: np.ndarray, root: np.ndarray, yaw: float, origin: np.ndarray):
-    from . import quat
+    from ..body import quat
 
     rz = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
     q = q.copy()
@@ -404,7 +404,7 @@ meets the animator's key as the model made it (already through the key) instead 
 
 def _fade_towards_keys(free: MotionClip, locked: MotionClip, mask: np.ndarray) -> MotionClip:
     """`locked` (free with its feet pinned) blended back to `free` at frames where a pose value is known."""
-    from . import quat
+    from ..body import quat
 
     keyed = np.flatnonzero(mask[:, POSE].any(axis=1))
     frames = np.arange(free.num_frames)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .skeleton import Skeleton
+from ..body.skeleton import Skeleton
 
 UP_VECTORS = {"Z": np.array([0.0, 0.0, 1.0]), "Y": np.array([0.0, 1.0, 0.0])}
 # Facing direction when the feet cannot tell (no toes): Blender characters face -Y; BVH ones +Z.

@@ -12,9 +12,9 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .motion import MotionClip, MotionError
+from ..body.motion import MotionClip, MotionError
 from .representation import CONTACT, NUM_FEATURES, ROOT, joint_feature_slices
-from .skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES
+from ..body.skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES
 
 POSE = slice(0, CONTACT.start)
 """Root position + joint rotations: what an animator keys (the contact columns are never known)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import quat
-from .motion import MotionClip
-from .skeleton import CANONICAL, CONTACT_PIN, JOINT_NAMES, ContactThresholds
+from ..body import quat
+from ..body.motion import MotionClip
+from ..body.skeleton import CANONICAL, CONTACT_PIN, JOINT_NAMES, ContactThresholds
 
 _LEGS = {
     side: tuple(JOINT_NAMES.index(f"{side}_{j}") for j in ("hip", "knee", "ankle", "foot"))

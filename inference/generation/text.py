@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from .motion import MotionError
+from ..body.motion import MotionError
 
 EMBED_DIM = 384
 

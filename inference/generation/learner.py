@@ -23,7 +23,7 @@ import torch
 from . import lora
 from . import representation as rep
 from .diffusion import Cancelled, Progress
-from .motion import MotionClip
+from ..body.motion import MotionClip
 from .style import StyleCard, StyleError, valid_name
 
 MIN_CLIPS = 3

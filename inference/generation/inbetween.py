@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import quat
+from ..body import quat
 from .constraints import Constraints, joint_columns
-from .motion import MotionClip, MotionError
+from ..body.motion import MotionClip, MotionError
 from .representation import NUM_FEATURES, ROOT
-from .skeleton import JOINT_NAMES, NUM_JOINTS
+from ..body.skeleton import JOINT_NAMES, NUM_JOINTS
 
 
 class InbetweenError(MotionError):

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import quat
-from .motion import MotionClip, MotionError
-from .skeleton import CANONICAL, CONTACT_RIG, LEG_CHAIN, NUM_JOINTS, Skeleton
+from ..body import quat
+from ..body.motion import MotionClip, MotionError
+from ..body.skeleton import CANONICAL, CONTACT_RIG, LEG_CHAIN, NUM_JOINTS, Skeleton
 
-RIG_MAP_DIR = Path(__file__).resolve().parent.parent / "assets" / "rig_maps"
+RIG_MAP_DIR = Path(__file__).resolve().parents[2] / "assets" / "rig_maps"
 
 UP_AXIS_TO_Z = {
     "Z": quat.IDENTITY,

@@ -17,7 +17,7 @@ import torch
 from . import lora
 from . import representation as rep
 from .constraints import Constraints
-from .motion import MotionClip, MotionError
+from ..body.motion import MotionClip, MotionError
 from .sampler import Guided, Progress, initial_noise, sample_ddim
 
 DEFAULT_AMOUNT = 0.6
@@ -39,7 +39,7 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
             callback: Callable[[Progress], bool | None] | None = None) -> RestyleResult:
     """`clip` (canonical skeleton, any frame rate) redrawn with `adapters` ((Adapter, strength), ...)."""
     from . import defaults
-    from .cleanup import contacts_from_motion, continuous_twist, lock_feet
+    from ..retargeting.cleanup import contacts_from_motion, continuous_twist, lock_feet
     from .generate import _encode_world, _reference_frame, _restore_known, _to_world
     from .learner import caption
     from .text import encode
@@ -92,8 +92,8 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
 def kept_error(original: MotionClip, restyled: MotionClip) -> dict:
     """What a restyle kept, in metres: the root's largest ground-path miss, and the largest slide of a
     foot over a stretch where the original's foot was planted."""
-    from .cleanup import contacts_from_motion
-    from .skeleton import JOINT_NAMES
+    from ..retargeting.cleanup import contacts_from_motion
+    from ..body.skeleton import JOINT_NAMES
 
     root = float(np.abs(restyled.root_translation[:, :2] - original.root_translation[:, :2]).max())
     contacts = contacts_from_motion(original) > 0.5

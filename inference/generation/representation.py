@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .skeleton import CANONICAL, CONTACT_FEATURES, FEET, JOINT_NAMES, NUM_JOINTS, canonical_forward_kinematics_torch
+from ..body.skeleton import CANONICAL, CONTACT_FEATURES, FEET, JOINT_NAMES, NUM_JOINTS, canonical_forward_kinematics_torch
 
 ROOT = slice(0, 3)
 ROT = slice(3, 3 + 6 * NUM_JOINTS)

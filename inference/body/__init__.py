@@ -1,0 +1,1 @@
+"""Motion data: rotations (quat), the canonical skeleton and forward kinematics, clips, BVH files."""
