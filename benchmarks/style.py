@@ -76,9 +76,13 @@ def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, 
     learn_s, rows, restyle_errs = [], [], []
     normal = [c for c in meta["clips"] if c["split"] == "test" and not c["mirrored"] and c["style"] == "normal"
               and c["content"] in ("walk", "walk-turn-left", "walk-turn-right", "raise-up-both-hands")]
-    out_styles = {}
+    out_styles, skipped = {}, []
     for style in styles:
-        picked, chosen = style_clips(meta, style)
+        try:
+            picked, chosen = style_clips(meta, style)
+        except RuntimeError:  # the test split holds too little of this style to learn it from
+            skipped.append(style)
+            continue
         req = LearnRequest(style, [clip_of(rot, root, c) for c in picked], steps=steps or DEFAULT_STEPS)
         t0 = time.perf_counter()
         adapter, card = learn(gen, req)
@@ -132,6 +136,7 @@ def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, 
         "restyle_kept_err_max": float(max(restyle_errs)),
         "style_prompts_per_style": per_prompt,
         "style_by_style": out_styles,
+        "style_skipped": skipped,
     }
 
 

@@ -100,3 +100,18 @@ def test_body_parts_name_real_joints():
     for part in BODY_PARTS:
         assert all(j in JOINT_NAMES for j in part.joints), part.name
         assert part.joints or part.root_translation
+
+
+def test_runtime_folders_import_only_downwards():
+    """inference/body imports nothing from retargeting or generation; retargeting nothing from generation."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "inference"
+    above = {"body": ("retargeting", "generation"), "retargeting": ("generation",), "generation": ()}
+    for folder, forbidden in above.items():
+        for path in (root / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    target = "." * node.level + (node.module or "")
+                    assert not any(f in target.split(".") for f in forbidden), (path.name, target)
