@@ -8,7 +8,7 @@ import numpy as np
 
 from ..inference.body import quat
 from ..inference.body.motion import MotionClip, MotionError
-from ..inference.retargeting.retarget import BoneMap, RetargetError
+from ..inference.retargeting.retarget import ROOT_MOTION, BoneMap, RetargetError, split_root_motion
 
 from .actions import read_action, write_action
 from .armature import armature_alignment
@@ -21,7 +21,6 @@ def scene_fps(scene) -> float:
     return scene.render.fps / scene.render.fps_base
 
 
-ROOT_MOTION = ("HIP", "OBJECT", "IN_PLACE")
 
 
 def write_clip(
@@ -48,23 +47,16 @@ def write_clip(
     root_motion: "HIP" keys the travel on the hip bone; "OBJECT" keys the travel over the ground
     on the armature object (the hips keep only height and sway); "IN_PLACE" drops the travel.
     """
-    if root_motion not in ROOT_MOTION:
-        raise MotionError(f"Root motion must be one of {', '.join(ROOT_MOTION)}; got {root_motion!r}.")
     align = armature_alignment(obj, bone_map)
     names = list(align.skeleton.names)
     if fps is not None:
         clip = clip.resample(fps)
-    travel = None
-    if root_motion != "HIP":
-        root = clip.root_translation.copy()
-        travel = root[:, :2] - root[0, :2]
-        root[:, :2] = root[0, :2]
-        clip = MotionClip(clip.rotations, root, clip.fps)
+    clip, travel = split_root_motion(clip, root_motion)
     carrier, note = _root_carrier(obj, align)
     rotations, translations = align.from_canonical(clip, scale_root=scale_root,
                                                    carrier=None if carrier is None else names.index(carrier))
     if foot_lock:
-        rotations, translations = align.lock_feet(rotations, translations, clip)
+        rotations, translations = align.replant_feet_on_rig(rotations, translations, clip)
     skeleton = align.skeleton
     keyed = {names[m] for m in align.mapping if m >= 0}
     # Bones between mapped ones (CMU's LHipJoint, a second neck bone) are keyed at rest as well: the
@@ -84,13 +76,9 @@ def write_clip(
             keyed.add(b.name)
     object_path = None
     if root_motion == "OBJECT":
-        # canonical metres -> armature units (leg-length scale) -> world, added to where the object stands
-        k = align.scale if scale_root else 1.0
-        d = np.zeros((clip.num_frames, 3))
-        d[:, :2] = travel
-        d = quat.rotate(np.broadcast_to(quat.conj(align.basis), (clip.num_frames, 4)), d) / k
+        # armature units -> world, added to where the object stands
         m3 = np.array(obj.matrix_world.to_3x3())
-        object_path = np.array(obj.location) + d @ m3.T
+        object_path = np.array(obj.location) + align.travel_in_rig(travel, scale_root) @ m3.T
     layer = control_layer(obj)
     if layer is not None:
         missing = missing_controls(obj, layer)

@@ -298,12 +298,12 @@ class Generator:
         return self._version
 
     def _finish(self, q, root, contacts, known, mask, foot_lock: bool) -> MotionClip:
-        from ..retargeting.cleanup import contacts_from_motion, continuous_twist, lock_feet
+        from ..retargeting.cleanup import contacts_from_motion, continuous_twist, pin_planted_feet
 
         clip = MotionClip(continuous_twist(q), root, self.fps)
         if foot_lock:
             # the model's contact channels, plus any low and slow foot it did not flag
-            locked = lock_feet(clip, np.maximum(contacts, contacts_from_motion(clip)))
+            locked = pin_planted_feet(clip, np.maximum(contacts, contacts_from_motion(clip)))
             if known is not None and mask is not None and mask.any():
                 locked = _fade_towards_keys(clip, locked, mask)
             clip = locked

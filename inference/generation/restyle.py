@@ -39,7 +39,7 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
             callback: Callable[[Progress], bool | None] | None = None) -> RestyleResult:
     """`clip` (canonical skeleton, any frame rate) redrawn with `adapters` ((Adapter, strength), ...)."""
     from . import defaults
-    from ..retargeting.cleanup import contacts_from_motion, continuous_twist, lock_feet
+    from ..retargeting.cleanup import contacts_from_motion, continuous_twist, pin_planted_feet
     from .generate import _encode_world, _reference_frame, _restore_known, _to_world
     from .learner import caption
     from .text import encode
@@ -79,7 +79,7 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
     q, root = _to_world(q[0].double().numpy(), root[0].double().numpy(), yaw, origin)
     q, root = _restore_known(q, root, clip, mask)
     contacts = contacts_from_motion(clip)
-    out = lock_feet(MotionClip(continuous_twist(q), root, fps), contacts)
+    out = pin_planted_feet(MotionClip(continuous_twist(q), root, fps), contacts)
     if source is not clip:  # back on the action's own frames: same length, same root path exactly
         out = out.resample(source.fps)
         idx = np.arange(source.num_frames).clip(max=out.num_frames - 1)

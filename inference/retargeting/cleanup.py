@@ -207,8 +207,10 @@ def contacts_from_motion(clip: MotionClip, thresholds: ContactThresholds = CONTA
     return ((feet[..., 2] - rest < height) & (vel < speed)).astype(np.float64)
 
 
-def lock_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, blend_frames: int = 5) -> MotionClip:
-    """The clip with planted feet held in place (contacts: (T, 4) left ankle, left toe, right ankle, right toe)."""
+def pin_planted_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, blend_frames: int = 5) -> MotionClip:
+    """The canonical clip with planted feet held in place, after sampling (the rig-side foot lock, for
+    other proportions, is `RestAlignment.replant_feet_on_rig`). contacts: (T, 4) left ankle, left toe,
+    right ankle, right toe."""
     contacts = np.asarray(contacts, dtype=np.float64)
     if contacts.shape != (clip.num_frames, 4):
         raise ValueError(f"contacts must have shape ({clip.num_frames}, 4); got {contacts.shape}")

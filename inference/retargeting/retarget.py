@@ -586,6 +586,14 @@ class RestAlignment:
         local = quat.make_continuous(local)
         return local, self.attach_detached(local, translations)
 
+    def travel_in_rig(self, travel: np.ndarray, scale_root: bool = True) -> np.ndarray:
+        """Travel over the ground (T, 2), canonical metres, as (T, 3) displacements in the other
+        skeleton's own axes and units (its up axis and leg-length scale)."""
+        k = self.scale if scale_root else 1.0
+        d = np.zeros((len(travel), 3))
+        d[:, :2] = travel
+        return quat.rotate(np.broadcast_to(quat.conj(self.basis), (len(travel), 4)), d) / k
+
     def detached(self) -> list[tuple[int, int]]:
         """(bone, anchor) for mapped bones that hang elsewhere in the rig than under the bone of
         their canonical parent: game rigs keep feet as IK targets under the root (RobotExpressive).
@@ -624,9 +632,9 @@ class RestAlignment:
         """Bones that need location keys: the pelvis (root motion) and detached bones."""
         return [int(self.mapping[0])] + [b for b, _ in self.detached()]
 
-    def lock_feet(self, rotations: np.ndarray, translations: np.ndarray,
-                  clip: MotionClip) -> tuple[np.ndarray, np.ndarray]:
-        """Rotations and translations (from `from_canonical(clip)`) with the rig's planted feet held in
+    def replant_feet_on_rig(self, rotations: np.ndarray, translations: np.ndarray,
+                            clip: MotionClip) -> tuple[np.ndarray, np.ndarray]:
+        """The rig-side foot lock (the canonical clip's own is `cleanup.pin_planted_feet`): rotations and translations (from `from_canonical(clip)`) with the rig's planted feet held in
         place wherever the clip's are planted: removes the slide that different leg proportions would
         add. Detached bones (see `detached`) are placed again on their re-solved anchors."""
         from .cleanup import _median3, contacts_from_motion, lock_feet_skeleton
@@ -706,6 +714,26 @@ class RestAlignment:
                     pc[:, k] - pc[:, j], ps[:, b] - ps[:, a]
                 )
         return out
+
+
+ROOT_MOTION = ("HIP", "OBJECT", "IN_PLACE")
+"""Where a clip's travel over the ground goes on a rig: keyed on the hips, keyed on the armature
+object (the hips keep only height and sway), or dropped (in place)."""
+
+
+def split_root_motion(clip: MotionClip, root_motion: str) -> tuple[MotionClip, np.ndarray | None]:
+    """The clip for the rig's bones and the travel taken off it: for "HIP", the clip itself and None;
+    otherwise the clip with its root held over frame 0's ground point (height and sway kept) and the
+    travel over the ground (T, 2), canonical metres from frame 0 ("OBJECT" keys it on the object,
+    "IN_PLACE" drops it)."""
+    if root_motion not in ROOT_MOTION:
+        raise MotionError(f"Root motion must be one of {', '.join(ROOT_MOTION)}; got {root_motion!r}.")
+    if root_motion == "HIP":
+        return clip, None
+    root = clip.root_translation.copy()
+    travel = root[:, :2] - root[0, :2]
+    root[:, :2] = root[0, :2]
+    return MotionClip(clip.rotations, root, clip.fps), travel
 
 
 def bvh_to_canonical(motion, bone_map: BoneMap | None = None, scale_root: bool = True) -> MotionClip:

@@ -37,7 +37,7 @@ def measure(align, clip: MotionClip, contacts: np.ndarray | None = None, foot_lo
     """Quality of retargeting `clip` with `align` alone (the rig posed by our own forward kinematics)."""
     rot, trans = align.from_canonical(clip)
     if foot_lock:
-        rot, trans = align.lock_feet(rot, trans, clip)
+        rot, trans = align.replant_feet_on_rig(rot, trans, clip)
     _, ps = align.skeleton.forward_kinematics(rot, trans)
     back = align.to_canonical(rot, trans, clip.fps)
     rot2, _ = align.from_canonical(back)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from inference.body import quat
-from inference.retargeting.cleanup import contact_periods, lock_feet, two_bone_ik
+from inference.retargeting.cleanup import contact_periods, pin_planted_feet, two_bone_ik
 from inference.body.motion import MotionClip
 from inference.body.skeleton import CANONICAL, JOINT_NAMES
 
@@ -49,7 +49,7 @@ def test_planted_foot_stops_sliding_and_nothing_else_changes():
     clip = MotionClip(rot, root, 20.0)
     contacts = np.zeros((n, 4))
     contacts[10:30, :2] = 1.0
-    out = lock_feet(clip, contacts)
+    out = pin_planted_feet(clip, contacts)
     before = clip.positions()[:, J["left_ankle"]]
     after = out.positions()[:, J["left_ankle"]]
     slide = lambda p: np.linalg.norm(p[10:30, :2] - p[10, :2], axis=-1).max()

@@ -8,6 +8,7 @@ import pytest
 
 from inference.body import quat
 from inference.body.bvh import read_bvh
+from inference.body.motion import MotionClip, MotionError
 from inference.retargeting.retarget import PLANTED_ANKLE_LIFT, BoneMap, RestAlignment, bvh_to_canonical
 from inference.retargeting.retarget_quality import measure
 from inference.body.skeleton import CANONICAL, Skeleton
@@ -116,7 +117,7 @@ def test_feet_outside_the_leg_chain_stay_on_the_end_of_the_shins(walk):
     align = RestAlignment.build(sk, BoneMap("ik", {n: n for n in CANONICAL.names}, "Z"))
     assert sorted(sk.names[b] for b, _ in align.detached()) == ["left_ankle", "right_ankle"]
     rot, trans = align.from_canonical(walk)
-    rot, trans = align.lock_feet(rot, trans, walk)
+    rot, trans = align.replant_feet_on_rig(rot, trans, walk)
     _, ps = sk.forward_kinematics(rot, trans)
     _, p0 = sk.rest_pose()
     for side in ("left", "right"):
@@ -134,7 +135,7 @@ def test_feet_stand_at_the_rigs_own_ankle_height(walk):
     joints = [(n, parent[n], w[n] + lift if n.endswith(("ankle", "foot")) else w[n].copy()) for n in CANONICAL.names]
     sk = _build(joints)
     align = RestAlignment.build(sk, BoneMap("high ankles", {n: n for n in CANONICAL.names}, "Z"))
-    rot, trans = align.lock_feet(*align.from_canonical(walk), walk)
+    rot, trans = align.replant_feet_on_rig(*align.from_canonical(walk), walk)
     _, ps = sk.forward_kinematics(rot, trans)
     _, p0 = sk.rest_pose()
     _, pc0 = CANONICAL.rest_pose()
@@ -148,3 +149,26 @@ def test_feet_stand_at_the_rigs_own_ankle_height(walk):
         assert abs(planted - want) < 0.01, (side, planted, want)
     q = measure(align, walk)
     assert q.round_trip_err < 1e-3
+
+
+def test_root_motion_split_keeps_the_body_and_hands_the_travel_to_the_rig():
+    """"Object" and "in place" hold the hips over frame 0's ground point (height and sway kept); the
+    travel comes back in the rig's own units: a rig twice as tall, in centimetres."""
+    from inference.retargeting.retarget import split_root_motion
+
+    n = 30
+    rot = np.tile(quat.IDENTITY, (n, 22, 1))
+    root = np.stack([np.linspace(0, 0.5, n), np.linspace(0, -2.0, n), 0.9 + 0.02 * np.sin(np.arange(n))], 1)
+    clip = MotionClip(rot, root, 30.0)
+    same, none = split_root_motion(clip, "HIP")
+    assert same is clip and none is None
+    held, travel = split_root_motion(clip, "OBJECT")
+    assert np.allclose(held.root_translation[:, :2], root[0, :2]) and np.array_equal(held.root_translation[:, 2], root[:, 2])
+    assert np.allclose(travel, root[:, :2] - root[0, :2])
+    w, parent = _canonical_world()
+    big = _build([(nm, parent[nm], w[nm] * 200.0) for nm in CANONICAL.names])  # twice as tall, centimetres
+    align = RestAlignment.build(big, BoneMap("big", {nm: nm for nm in CANONICAL.names}, "Z"))
+    d = align.travel_in_rig(travel)
+    assert np.allclose(d[:, :2], travel * 200.0) and np.allclose(d[:, 2], 0.0)
+    with pytest.raises(MotionError):
+        split_root_motion(clip, "SIDEWAYS")
