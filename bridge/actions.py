@@ -236,3 +236,20 @@ def read_action(obj, action, skeleton, bone_names: list[str], frame_start: int, 
     rot = quat.normalize(rot)
     trans = np.tile(skeleton.offsets, (T, 1, 1)) + quat.rotate(np.broadcast_to(rest, (T,) + rest.shape), loc)
     return rot, trans
+
+
+def selected_key_range(obj) -> tuple[int, int] | None:
+    """First and last frame of the keys selected in the Dope Sheet or Graph Editor on the active action."""
+    action = obj.animation_data.action if obj is not None and obj.animation_data else None
+    if action is None:
+        return None
+    frames = [k.co[0] for fc in action_fcurves(action, obj) for k in fc.keyframe_points if k.select_control_point]
+    if not frames:
+        return None
+    return int(np.floor(min(frames))), int(np.ceil(max(frames)))
+
+
+def key_range(action, obj) -> tuple[float, float]:
+    """First and last keyed frame of an action ((0, 0) with no keys)."""
+    frames = [k.co[0] for fc in action_fcurves(action, obj) for k in fc.keyframe_points]
+    return (float(min(frames)), float(max(frames))) if frames else (0.0, 0.0)

@@ -8,7 +8,7 @@ import numpy as np
 
 import bpy
 
-from .actions import _BONE_PATH, _ensure_fcurve, action_fcurves
+from .actions import _BONE_PATH, _ensure_fcurve, action_fcurves, key_range, selected_key_range  # noqa: F401
 from .armature import armature_alignment
 from .clips import _root_carrier
 from .control_rigs import control_layer
@@ -70,23 +70,6 @@ def selected_bones(obj) -> list[str]:
         if sel:
             out.append(pb.name)
     return out
-
-
-def selected_key_range(obj) -> tuple[int, int] | None:
-    """First and last frame of the keys selected in the Dope Sheet or Graph Editor on the active action."""
-    action = obj.animation_data.action if obj is not None and obj.animation_data else None
-    if action is None:
-        return None
-    frames = [k.co[0] for fc in action_fcurves(action, obj) for k in fc.keyframe_points if k.select_control_point]
-    if not frames:
-        return None
-    return int(np.floor(min(frames))), int(np.ceil(max(frames)))
-
-
-def key_range(action, obj) -> tuple[float, float]:
-    """First and last keyed frame of an action ((0, 0) with no keys)."""
-    frames = [k.co[0] for fc in action_fcurves(action, obj) for k in fc.keyframe_points]
-    return (float(min(frames)), float(max(frames))) if frames else (0.0, 0.0)
 
 
 def nan_channels(action, obj) -> list[str]:

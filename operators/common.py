@@ -63,8 +63,8 @@ class JobOperator:
     """Mixin for an operator that runs one runtime job: in the background with the status in the
     status bar and Esc to cancel when invoked, to the end when executed (scripts, background mode).
 
-    A subclass provides `start_job(context)` (the started job, or None after reporting why not),
-    `poll_job(job, context)` (a plain function of the job: "RUNNING", "FINISHED", "CANCELLED" or
+    A subclass provides `check(context)` (why not, or None) and `make_job(context)`, or its own
+    `start_job(context)` (the started job, or None after reporting why not), `poll_job(job, context)` (a plain function of the job: "RUNNING", "FINISHED", "CANCELLED" or
     "ERROR"; it writes the results on the main thread) and `cancelled_message`; `on_failed()` undoes
     anything the operator itself added before a cancelled or failed run."""
 
@@ -73,8 +73,33 @@ class JobOperator:
     report_hint = False
     """Also report the job's hint (e.g. a prompt far from the training data) as a warning."""
 
-    def start_job(self, context):
+    def check(self, context) -> str | None:
+        """A sentence saying why the job cannot start, or None."""
+        return None
+
+    def make_job(self, context):
+        """The job for this run (may raise MotionError / RequestError with a message for the user)."""
         raise NotImplementedError
+
+    def start_job(self, context):
+        from ..inference.body.motion import MotionError
+        from ..inference.generation.request import RequestError
+
+        msg = self.check(context)
+        if msg:
+            self.report({"ERROR"}, msg)
+            return None
+        try:
+            return self.make_job(context).start()
+        except (MotionError, RequestError) as exc:
+            report_error(self, exc)
+            return None
+
+    def invoke(self, context, event):
+        return self.run_modal(context)
+
+    def execute(self, context):
+        return self.run_to_end(context)  # scripts and background mode
 
     def poll_job(self, job, context) -> str:
         raise NotImplementedError

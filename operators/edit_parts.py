@@ -20,9 +20,9 @@ import numpy as np
 from .. import preferences
 from ..inference.generation import job as jobs
 from ..inference.generation.job import Job
-from ..inference.generation.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
+from ..inference.generation.request import MAX_SECONDS, GenerationRequest, PostProcess
 from ..inference.body.skeleton import BODY_PARTS
-from .common import JobOperator, active_armature, missing_message, model_fps, report_error, running_job
+from .common import JobOperator, active_armature, missing_message, model_fps, running_job
 from .generate import RUNTIME
 
 
@@ -255,28 +255,14 @@ class MARIONETTE_OT_edit_parts(JobOperator, bpy.types.Operator):
     def poll(cls, context):
         return active_armature(context) is not None and running_job() is None
 
-    def start_job(self, context) -> EditJob | None:
-        from ..inference.body.motion import MotionError
+    def check(self, context) -> str | None:
+        return validate(context, context.active_object)
 
-        obj = context.active_object
-        msg = validate(context, obj)
-        if msg:
-            self.report({"ERROR"}, msg)
-            return None
-        try:
-            return make_job(context, obj).start()
-        except (MotionError, RequestError) as exc:
-            report_error(self, exc)
-            return None
+    def make_job(self, context) -> EditJob:
+        return make_job(context, context.active_object)
 
     def poll_job(self, job, context) -> str:
         return poll_job(job, context)
-
-    def invoke(self, context, event):
-        return self.run_modal(context)
-
-    def execute(self, context):
-        return self.run_to_end(context)  # scripts and background mode
 
 
 class MARIONETTE_OT_edit_range_from_keys(bpy.types.Operator):

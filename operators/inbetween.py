@@ -14,8 +14,8 @@ import numpy as np
 from .. import preferences
 from ..inference.generation import job as jobs
 from ..inference.generation.job import Job
-from ..inference.generation.request import MAX_SECONDS, GenerationRequest, PostProcess, RequestError
-from .common import JobOperator, active_armature, missing_message, model_fps, report_error, running_job
+from ..inference.generation.request import MAX_SECONDS, GenerationRequest, PostProcess
+from .common import JobOperator, active_armature, missing_message, model_fps, running_job
 from .generate import RUNTIME
 
 OUTPUTS = ("NEW_ACTION", "IN_PLACE")
@@ -212,42 +212,14 @@ class MARIONETTE_OT_inbetween(JobOperator, bpy.types.Operator):
     def poll(cls, context):
         return active_armature(context) is not None and running_job() is None
 
-    def start_job(self, context) -> InbetweenJob | None:
-        from ..inference.body.motion import MotionError
+    def check(self, context) -> str | None:
+        return validate(context, context.active_object)
 
-        obj = context.active_object
-        msg = validate(context, obj)
-        if msg:
-            self.report({"ERROR"}, msg)
-            return None
-        try:
-            return make_job(context, obj).start()
-        except (MotionError, RequestError) as exc:
-            report_error(self, exc)
-            return None
+    def make_job(self, context) -> InbetweenJob:
+        return make_job(context, context.active_object)
 
     def poll_job(self, job, context) -> str:
         return poll_job(job, context)
-
-    def invoke(self, context, event):
-        return self.run_modal(context)
-
-    def execute(self, context):
-        return self.run_to_end(context)  # scripts and background mode
-
-
-def selected_key_range(obj) -> tuple[int, int] | None:
-    """First and last frame of the keys selected in the Dope Sheet or Graph Editor on the active action."""
-    from .. import bridge
-
-    action = obj.animation_data.action if obj is not None and obj.animation_data else None
-    if action is None:
-        return None
-    frames = [k.co[0] for fc in bridge.action_fcurves(action, obj) for k in fc.keyframe_points
-              if k.select_control_point]
-    if not frames:
-        return None
-    return int(np.floor(min(frames))), int(np.ceil(max(frames)))
 
 
 class MARIONETTE_OT_inbetween_range_from_keys(bpy.types.Operator):
@@ -262,7 +234,9 @@ class MARIONETTE_OT_inbetween_range_from_keys(bpy.types.Operator):
         return active_armature(context) is not None
 
     def execute(self, context):
-        r = selected_key_range(context.active_object)
+        from .. import bridge
+
+        r = bridge.selected_key_range(context.active_object)
         if r is None:
             self.report({"ERROR"}, "Select keys in the Dope Sheet or Graph Editor first (on the active armature's action).")
             return {"CANCELLED"}
