@@ -71,15 +71,61 @@ class WindowSampler:
             text_ids.append(int(self.rng.choice(c["texts"])))
         return torch.from_numpy(rot), torch.from_numpy(root), torch.from_numpy(valid), self.emb[text_ids]
 
+    def window(self, length: int):
+        """One window of exactly `length` frames from a clip at least that long, with one of its
+        sentences: (rotations, root, text embedding), or None if no clip is long enough."""
+        for _ in range(20):
+            c = self.clips[int(self.rng.choice(len(self.clips), p=self.p))]
+            if c["length"] >= length:
+                s = c["start"] + int(self.rng.integers(0, c["length"] - length + 1))
+                return (torch.from_numpy(np.array(self.rot[s:s + length], np.float32)),
+                        torch.from_numpy(np.array(self.root[s:s + length], np.float32)),
+                        self.emb[int(self.rng.choice(c["texts"]))])
+        return None
+
+
+MIX_KEPT = ("lower_body", "upper_body", "left_arm", "right_arm")
+"""Which part a composed window keeps from its first clip (the rest comes from the second)."""
+
+
+def part_mix(q, r, text, n: int, other, kept: str):
+    """A window composed as an animator's part edit asks: `kept` from this clip (known to the model),
+    every other joint from `other`, a window of another clip, whose sentence becomes the text. Local
+    rotations compose (SINC-style): the other clip's arms ride on this clip's spine. Where the lower
+    body is not kept, the pelvis, legs and root path all come from the other clip. Returns the new
+    (rotations, root, text, mask); the mask keeps `kept` over the whole window.
+
+    On natural clips the kept part predicts the rest (a walk's legs imply its arm swing), so a model
+    trained only on them follows the kept part and ignores the prompt; these windows teach it that the
+    free part follows the text.
+    """
+    from inference.body.skeleton import BODY_PART_BY_NAME, JOINT_NAMES
+    from inference.generation.constraints import body_part_mask
+
+    oq, orr, otext = other
+    part = BODY_PART_BY_NAME[kept]
+    take = [i for i, j in enumerate(JOINT_NAMES) if j not in part.joints]
+    q, r = q.clone(), r.clone()
+    q[:n, take] = oq[:, take]
+    if not part.root_translation:
+        # the other clip's path, started where this one starts (same heading: the pelvis came along)
+        ground = torch.tensor([1.0, 1.0, 0.0])  # x, y on the ground, z up
+        r[:n] = orr - orr[:1] * ground + r[:1] * ground
+        r[n:] = r[n - 1]
+    q[n:] = q[n - 1]
+    mask = torch.from_numpy(body_part_mask(n, [kept], keep=True).astype(np.float32))
+    return q, r, otext, mask
+
 
 class Batches(torch.utils.data.IterableDataset):
     """Endless training batches (rotations, root, valid, text, mask) built on the CPU, so that on a
     GPU machine several worker processes can keep the accelerator busy."""
 
     def __init__(self, sampler: WindowSampler, batch: int, min_frames: int, max_frames: int, text_dropout: float,
-                 seed: int):
+                 seed: int, mix: float = 0.0):
         self.sampler, self.batch = sampler, batch
         self.min_frames, self.max_frames, self.text_dropout, self.seed = min_frames, max_frames, text_dropout, seed
+        self.mix = mix
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -89,11 +135,18 @@ class Batches(torch.utils.data.IterableDataset):
         while True:
             length = rng.randint(self.min_frames, self.max_frames)
             q, r, valid, text = self.sampler.batch(self.batch, length)
+            masks = []
+            for b, n in enumerate(valid.sum(1).tolist()):
+                other = self.sampler.window(int(n)) if self.mix and rng.random() < self.mix else None
+                if other is None:
+                    masks.append(random_mask(int(n), rng))
+                else:
+                    q[b], r[b], text[b], m = part_mix(q[b], r[b], text[b], int(n), other, rng.choice(MIX_KEPT))
+                    masks.append(m)
             drop = torch.rand(text.shape[0], generator=torch.Generator().manual_seed(rng.getrandbits(31))) \
                 < self.text_dropout
             text = torch.where(drop[:, None], torch.zeros_like(text), text)
-            mask = torch.stack([F.pad(random_mask(int(n), rng), (0, 0, 0, length - int(n)))
-                                for n in valid.sum(1).tolist()])
+            mask = torch.stack([F.pad(m, (0, 0, 0, length - m.shape[0])) for m in masks])
             yield q, r, valid, text, mask * valid[..., None]
 
 
@@ -254,11 +307,12 @@ def train(args) -> Path:
     log = open(run / "log.jsonl", "a")
     amp = device.type == "cuda"
     batches = Batches(sampler, args.batch, args.min_frames, args.max_frames, args.text_dropout,
-                      args.seed + state["step"])
+                      args.seed + state["step"], args.part_mix)
     loader = iter(torch.utils.data.DataLoader(batches, batch_size=None, num_workers=args.workers,
                                               persistent_workers=args.workers > 0,
                                               prefetch_factor=4 if args.workers else None))
-    sitting = dict(start_step=state["step"], hardware=hw, batch=args.batch, lr=args.lr, decay=args.decay)
+    sitting = dict(start_step=state["step"], hardware=hw, batch=args.batch, lr=args.lr, decay=args.decay,
+                   part_mix=args.part_mix)
     state.setdefault("sittings", []).append(sitting)
 
     def save():
@@ -376,6 +430,8 @@ def main(argv=None):
     ap.add_argument("--init", type=Path, default=None, help="new run: copy matching weights from this model folder")
     ap.add_argument("--workers", type=int, default=0, help="batch-building worker processes (GPU machines)")
     ap.add_argument("--smooth-weight", type=float, default=1.0, help="weight of the velocity/acceleration losses")
+    ap.add_argument("--part-mix", type=float, default=0.0,
+                    help="share of windows composed from two clips for part editing (see part_mix)")
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--decay", action="store_true", help="anneal the learning rate to a tenth over --minutes")

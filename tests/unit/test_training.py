@@ -146,3 +146,45 @@ def test_styles_and_contents_can_be_left_out():
     # dataset-1 calls it "old": one name removes both
     assert not [s for s in cut if "_old_" in s["name"]]
     assert len(cut) < len(full) - 300
+
+
+@pytest.mark.parametrize("kept", train.MIX_KEPT)
+def test_part_mix_keeps_one_clips_part_and_takes_the_rest_and_the_text_from_another(kept):
+    """The windows that teach part editing: the kept part (known to the model) is the first clip's,
+    every other joint and the prompt are the second clip's, so the free part must follow the text."""
+    from inference.body.skeleton import BODY_PART_BY_NAME, JOINT_NAMES
+    from inference.generation.constraints import part_columns
+
+    g = torch.Generator().manual_seed(0)
+    n, length = 12, 16
+    q = torch.nn.functional.normalize(torch.randn(length, 22, 4, generator=g), dim=-1)
+    r = torch.randn(length, 3, generator=g)
+    oq = torch.nn.functional.normalize(torch.randn(n, 22, 4, generator=g), dim=-1)
+    orr = torch.randn(n, 3, generator=g)
+    text, otext = torch.ones(384), torch.full((384,), 2.0)
+    mq, mr, mt, mask = train.part_mix(q, r, text, n, (oq, orr, otext), kept)
+    part = BODY_PART_BY_NAME[kept]
+    own = [JOINT_NAMES.index(j) for j in part.joints]
+    rest = [i for i in range(22) if i not in own]
+    assert torch.equal(mq[:n, own], q[:n, own]) and torch.equal(mq[:n, rest], oq[:, rest])
+    assert torch.equal(mt, otext)
+    if part.root_translation:
+        assert torch.equal(mr[:n], r[:n])
+    else:  # the other clip's path, moved to start where this window starts on the ground, height kept
+        assert torch.allclose(mr[:n, 2], orr[:, 2])
+        assert torch.allclose(mr[0, :2], r[0, :2]) and torch.allclose(mr[1:n, :2] - mr[0, :2], orr[1:, :2] - orr[0, :2])
+    m = mask.numpy().astype(bool)
+    assert m.shape == (n, rep.NUM_FEATURES)
+    assert (m[:, part_columns([kept])]).all() and not m[:, ~part_columns([kept])].any()
+
+
+def test_training_batches_with_part_mix_are_masked_and_finite(tiny_dataset):
+    meta, rot, root, emb = bd.load(tiny_dataset)
+    s = train.WindowSampler(meta, np.asarray(rot), np.asarray(root), torch.from_numpy(emb), "train")
+    it = iter(train.Batches(s, 6, 10, 20, 0.0, seed=1, mix=1.0))
+    q, r, valid, text, mask = next(it)
+    assert torch.isfinite(q).all() and torch.isfinite(r).all()
+    n = valid.sum(1)
+    # every window was composed: each keeps exactly one part, nothing known on padding
+    assert all(mask[b, :int(n[b])].any() for b in range(6))
+    assert not (mask * (~valid)[..., None]).any()
