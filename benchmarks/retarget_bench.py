@@ -147,9 +147,15 @@ def _mesh_vertices(bpy, meshes) -> np.ndarray:
     return np.concatenate(out)
 
 
+SOLE_BAND_CM = 0.3
+"""Heel and toe vertices are picked among those at most this far above their foot's lowest vertex
+at rest (canonical cm)."""
+
+
 def ground_error_cm(bpy, bridge, obj, clip) -> float | None:
     """On a skinned character: while the source's heel (ankle) or toe is planted, how far the mesh's
-    heel or toe vertex is above or below the floor (the height of the lowest foot vertex at rest), mean
+    heel or toe vertex (the rearmost and foremost of those that touch the floor at rest) is above or
+    below the floor (the height of the lowest foot vertex at rest), mean
     absolute, in cm of a character scaled to the canonical leg length. None without a skinned mesh."""
     from scripts.blender_env import PACKAGE
 
@@ -192,20 +198,30 @@ def ground_error_cm(bpy, bridge, obj, clip) -> float | None:
     for w in weights.values():
         feet |= w > 0.5
     floor = rest[feet, 2].min()
+    to_cm = 100.0 * align.scale / np.linalg.norm(m3[:, 0])  # world units -> canonical centimetres
     picks = {}
     for side in ("left", "right"):
+        sole = np.zeros(len(rest), bool)
+        for part in ("ankle", "foot"):
+            w = weights.get(joints.get(f"{side}_{part}"))
+            if w is not None:
+                sole |= w > 0.5
+        if not sole.any():
+            continue
+        # the vertices that touch the floor at rest: within SOLE_BAND_CM of this foot's lowest one
+        # (a heel's or toe cap's rim curves up, so the furthest-back vertex of a wider band is not on the floor)
+        sole &= rest[:, 2] < rest[sole, 2].min() + SOLE_BAND_CM / to_cm
         for part, sign in (("ankle", -1.0), ("foot", 1.0)):  # heel: furthest back; toe: furthest forward
             w = weights.get(joints.get(f"{side}_{part}"))
-            if w is None or not (w > 0.5).any():
+            if w is None:
                 continue
-            idx = np.flatnonzero((w > 0.5) & (rest[:, 2] < floor + 0.02 * np.ptp(rest[:, 2])))
+            idx = np.flatnonzero((w > 0.5) & sole)
             if len(idx):
                 picks[(side, part)] = idx[np.argmax(sign * rest[idx] @ forward)]
     action = bridge.write_clip(obj, clip, "ground check", 1)
     contacts = cleanup.contacts_from_motion(clip, skeleton.CONTACT_PLANTED)
     cols = {("left", "ankle"): 0, ("left", "foot"): 1, ("right", "ankle"): 2, ("right", "foot"): 3}
     errs = []
-    to_cm = 100.0 * align.scale / np.linalg.norm(m3[:, 0])  # world units -> canonical centimetres
     for t in range(clip.num_frames):
         planted = [k for k, c in cols.items() if k in picks and contacts[t, c] > 0.5]
         if not planted:

@@ -34,6 +34,7 @@ def write_clip(
     root_motion: str = "HIP",
     foot_lock: bool = True,
     rig_target: str | None = None,
+    level_feet: bool = True,
 ):
     """Retarget a canonical clip onto an armature and key it as a new Action.
 
@@ -44,6 +45,9 @@ def write_clip(
     foot_lock: pin the rig's ankles wherever the clip's feet are planted (different leg proportions
     would otherwise make them slide a little).
 
+    level_feet: make the clip's flat foot the rig's flat sole (`RestAlignment.level_feet`): for
+    motion from elsewhere (generated, imported); off for motion read from this rig.
+
     root_motion: "HIP" keys the travel on the hip bone; "OBJECT" keys the travel over the ground
     on the armature object (the hips keep only height and sway); "IN_PLACE" drops the travel.
     """
@@ -51,6 +55,8 @@ def write_clip(
     names = list(align.skeleton.names)
     if fps is not None:
         clip = clip.resample(fps)
+    if level_feet:
+        clip = align.level_feet(clip)
     clip, travel = split_root_motion(clip, root_motion)
     carrier, note = _root_carrier(obj, align)
     rotations, translations = align.from_canonical(clip, scale_root=scale_root,

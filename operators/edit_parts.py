@@ -200,7 +200,8 @@ def write_results(job: EditJob, context) -> list:
             clip = edit.to_scene(take.clip, job.plan, np.arange(a, b + 1), fps)
             dense = bridge.write_clip(obj, clip, "marionette edit (temporary)", a, fps=None,
                                       scale_root=job.settings["scale_root"], root_motion=job.settings["root_motion"],
-                                      foot_lock=job.settings["foot_lock"])
+                                      foot_lock=job.settings["foot_lock"],
+                                      level_feet=False)  # around the animator's keys: this rig's flat foot
             try:
                 if job.output == "IN_PLACE":
                     target = original

@@ -180,7 +180,8 @@ def _write_takes(job: InbetweenJob, obj, original, takes, span, out: list) -> in
         clip = inbetween.to_scene(take.clip, keys, job.idx, whole)
         dense = bridge.write_clip(obj, clip, "marionette in-between (temporary)", int(whole[0]), fps=None,
                                   scale_root=job.settings["scale_root"], root_motion="HIP",
-                                  foot_lock=job.settings["foot_lock"])
+                                  foot_lock=job.settings["foot_lock"],
+                                      level_feet=False)  # around the animator's keys: this rig's flat foot
         try:
             if job.output == "IN_PLACE":
                 target = original

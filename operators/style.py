@@ -311,7 +311,8 @@ class MARIONETTE_OT_restyle_action(_JobOperator, bpy.types.Operator):
         label = " + ".join(s.name for s in self._styles)
         action = bridge.write_clip(obj, result.clip, f"{self._action} ({label})", self._start,
                                    fps=bridge.scene_fps(context.scene), scale_root=settings.scale_root,
-                                   root_motion=settings.root_motion, foot_lock=settings.foot_lock)
+                                   root_motion=settings.root_motion, foot_lock=settings.foot_lock,
+                                   level_feet=False)  # read from this rig: its flat foot already
         action.use_fake_user = True
         action["marionette_restyle"] = str({"source": self._action, "styles": [[s.name, s.strength] for s in
                                                                                self._styles]})

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..body import quat
 from ..body.motion import MotionClip, MotionError
-from ..body.skeleton import CANONICAL, CONTACT_RIG, LEG_CHAIN, NUM_JOINTS, Skeleton
+from ..body.skeleton import CANONICAL, CONTACT_PLANTED, CONTACT_RIG, LEG_CHAIN, NUM_JOINTS, Skeleton
 
 RIG_MAP_DIR = Path(__file__).resolve().parents[2] / "assets" / "rig_maps"
 
@@ -347,6 +347,14 @@ the data is the canonical foot pitched about 13 degrees toes down. A rig's sole 
 PLANTED_ANKLE_LIFT = 0.0285
 """How far above its rest height the canonical ankle is while the foot stands flat, in the same
 training frames (metres; the toe is within 0.2 cm of its rest height there)."""
+FLAT_FOOT_MIN_FRAMES = 6
+"""Frames with a flat planted foot that a clip needs before its own flat foot is read."""
+FLAT_ANKLE_TOLERANCE = 0.015
+"""How far above `PLANTED_ANKLE_LIFT` a still ankle over a planted toe may be for the foot to count
+as flat (metres)."""
+FLAT_FOOT_MAX_DEG = 30.0
+"""A clip's flat foot further than this from `PLANTED_SOLE_UP` is not a convention but a pose (a
+foot planted on its side): it is left as it is."""
 _CANONICAL_HIP_MID = CANONICAL.offsets[[CANONICAL.index("left_hip"), CANONICAL.index("right_hip")]].mean(axis=0)
 
 
@@ -585,6 +593,66 @@ class RestAlignment:
             translations[:, pelvis] = quat.rotate(np.broadcast_to(quat.conj(w0[parent]), (T, 4)), target - p0[parent])
         local = quat.make_continuous(local)
         return local, self.attach_detached(local, translations)
+
+    def level_feet(self, clip: MotionClip) -> MotionClip:
+        """The clip with its own flat foot made the one this rig's soles are aligned to.
+
+        Motion sources disagree on where the foot bone points while the sole is flat (the canonical
+        clip keeps each source's foot direction): in the training data the flat canonical foot is
+        pitched about 13 degrees toes down for Bandai-Namco's second set but 20 degrees less for
+        CMU, and other sets differ again. `PLANTED_SOLE_UP` is one average, so a clip from another
+        source lands on a rig with its planted soles tilted (heel or toes in the air). Here each
+        foot's "up", in its own ankle frame, is read from the frames where the clip's foot stands flat
+        (toe planted by `CONTACT_PLANTED`, ankle still and low), and the ankle's rotation is turned by the one constant
+        rotation that makes it `PLANTED_SOLE_UP`; the root is moved up or down so that the ankles of
+        those frames stand `PLANTED_ANKLE_LIFT` above their rest height, and the toe joint's mean
+        rotation over them is taken off, so a flat foot's toes rest on the rig. A foot with fewer than
+        `FLAT_FOOT_MIN_FRAMES` such frames, or one that would turn by more than `FLAT_FOOT_MAX_DEG`,
+        is left as it is; so is every clip on a rig not aligned by the sole.
+
+        For motion that comes from elsewhere (generated, imported): motion read from this rig
+        already has the rig's flat foot, and stays as it is.
+        """
+        if not self.by_sole or clip.num_frames < FLAT_FOOT_MIN_FRAMES:
+            return clip
+        from .cleanup import contacts_from_motion
+
+        w, pos = clip.forward_kinematics()
+        planted = contacts_from_motion(clip, CONTACT_PLANTED)
+        rest_z = CANONICAL.rest_pose()[1][:, 2]
+        rot = clip.rotations.copy()
+        lifts = []
+        for side, toe_col in (("left", 1), ("right", 3)):
+            j = CANONICAL.index(f"{side}_ankle")
+            # flat: the toe planted, the ankle still and no higher than a flat foot has it (a lifting
+            # heel rises and moves; the ankle's own planted test would sit right at that height)
+            speed = np.zeros(clip.num_frames)
+            speed[1:] = np.linalg.norm(np.diff(pos[:, j], axis=0), axis=-1) * clip.fps
+            speed[0] = speed[min(1, clip.num_frames - 1)]
+            f = ((planted[:, toe_col] > 0.5) & (speed < CONTACT_PLANTED.speed)
+                 & (pos[:, j, 2] - rest_z[j] < PLANTED_ANKLE_LIFT + FLAT_ANKLE_TOLERANCE))
+            if j not in self.by_sole or f.sum() < FLAT_FOOT_MIN_FRAMES:
+                continue
+            up = quat.rotate(quat.conj(w[f, j]), np.array([0.0, 0.0, 1.0])).mean(axis=0)
+            target = PLANTED_SOLE_UP[f"{side}_ankle"]
+            if quat.angle_between(up, target) > FLAT_FOOT_MAX_DEG:
+                continue
+            turn = quat.between(target, up)  # W' = W * turn: the flat frames' up becomes `target`
+            rot[:, j] = quat.mul(rot[:, j], np.broadcast_to(turn, rot[:, j].shape))
+            toe = CANONICAL.index(f"{side}_foot")
+            if self.mapping[toe] >= 0:
+                # The toe joint ends the canonical chain, so its rotation moves nothing there; on a
+                # rig it bends the toe bone. Sources bend it by their own rest convention (about 17
+                # degrees up for Bandai-Namco while the sole is flat): flat frames get the rig's rest.
+                q = rot[f, toe] * np.sign(rot[f, toe, :1] + 1e-12)
+                mean = q.mean(axis=0)
+                mean /= np.linalg.norm(mean)
+                rot[:, toe] = quat.mul(rot[:, toe], np.broadcast_to(quat.conj(mean), rot[:, toe].shape))
+            lifts.append(float(np.mean(pos[f, j, 2] - rest_z[j])))
+        root = clip.root_translation.copy()
+        if lifts:
+            root[:, 2] += PLANTED_ANKLE_LIFT - float(np.mean(lifts))
+        return MotionClip(rot, root, clip.fps)
 
     def travel_in_rig(self, travel: np.ndarray, scale_root: bool = True) -> np.ndarray:
         """Travel over the ground (T, 2), canonical metres, as (T, 3) displacements in the other

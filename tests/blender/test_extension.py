@@ -143,7 +143,7 @@ def test_action_bridge_round_trip_survives_save_and_reload(ext, scene, bandai_bv
     before = bpy.data.actions.new("animator's own")
     obj.animation_data_create()
     obj.animation_data.action = before
-    action = ext.bridge.write_clip(obj, clip, "walk", 1, foot_lock=False)  # exact conversion, no cleanup
+    action = ext.bridge.write_clip(obj, clip, "walk", 1, foot_lock=False, level_feet=False)  # exact conversion
     assert obj.animation_data.action == action
     assert before.use_fake_user, "the previous action is kept in the file"
     assert len(ext.bridge.action_fcurves(before)) == 0, "the previous action is not modified"

@@ -172,3 +172,70 @@ def test_root_motion_split_keeps_the_body_and_hands_the_travel_to_the_rig():
     assert np.allclose(d[:, :2], travel * 200.0) and np.allclose(d[:, 2], 0.0)
     with pytest.raises(MotionError):
         split_root_motion(clip, "SIDEWAYS")
+
+
+def _standing_rig():
+    """A rig of other proportions (ankles 4 cm higher, longer feet) standing on its floor: aligned by the sole."""
+    w, parent = _canonical_world()
+    joints = [(n, parent[n], w[n] + [0.0, -0.03 if n.endswith("_foot") else 0.0, 0.04 if n.endswith("_ankle") else 0.0])
+              for n in CANONICAL.names]
+    sk = _build(joints)
+    align = RestAlignment.build(sk, BoneMap("standing", {n: n for n in CANONICAL.names}, "Z"))
+    assert align.by_sole, "a standing rig is aligned by the sole"
+    return sk, align
+
+
+def _sole_tilt_deg(align, sk, clip):
+    """Per frame where the clip plants heel and toe together: how far each rig foot's sole (its
+    rest-pose up, carried by the ankle bone) is from pointing straight up, degrees."""
+    from inference.retargeting.cleanup import contacts_from_motion
+    from inference.body.skeleton import CONTACT_PLANTED
+
+    rot, trans = align.from_canonical(clip)
+    ws, _ = sk.forward_kinematics(rot, trans)
+    w0, _ = sk.rest_pose()
+    flat = contacts_from_motion(clip, CONTACT_PLANTED)
+    out = []
+    for side, (h, t) in (("left", (0, 1)), ("right", (2, 3))):
+        a = sk.index(f"{side}_ankle")
+        f = (flat[:, h] > 0.5) & (flat[:, t] > 0.5)
+        up_local = quat.rotate(quat.conj(w0[a]), np.array([0.0, 0.0, 1.0]))
+        out.append(quat.angle_between(quat.rotate(ws[f, a], up_local), np.array([0.0, 0.0, 1.0])))
+    return np.concatenate(out)
+
+
+def test_a_source_with_another_flat_foot_lands_with_soles_flat(walk):
+    """Sources disagree on where the foot bone points while the sole is flat (CMU's flat foot is 20
+    degrees from Bandai-Namco's). A walk whose ankles carry 12 extra degrees of pitch and whose toes
+    are bent 17 degrees while flat lands on a standing rig with its planted soles flat and its toes
+    at rest, after `level_feet`; without it the soles tilt by those 12 degrees."""
+    sk, align = _standing_rig()
+    rot = walk.rotations.copy()
+    pitch = quat.from_axis_angle(np.array([1.0, 0.0, 0.0]), np.radians(12.0))
+    bend = quat.from_axis_angle(np.array([1.0, 0.0, 0.0]), np.radians(-17.0))
+    for side in ("left", "right"):
+        a, t = CANONICAL.index(f"{side}_ankle"), CANONICAL.index(f"{side}_foot")
+        rot[:, a] = quat.mul(rot[:, a], pitch)
+        rot[:, t] = quat.mul(rot[:, t], bend)
+    other = MotionClip(rot, walk.root_translation.copy(), walk.fps)
+    assert np.median(_sole_tilt_deg(align, sk, other)) > 8.0
+    level = align.level_feet(other)
+    assert np.median(_sole_tilt_deg(align, sk, level)) < 3.0
+    for side in ("left", "right"):  # toes back to rest while flat, and the rest of the body untouched
+        t = CANONICAL.index(f"{side}_foot")
+        assert np.median(np.degrees(2 * np.arccos(np.clip(np.abs(level.rotations[:, t, 0]), 0, 1)))) < 8.0
+    keep = [j for j, n in enumerate(CANONICAL.names) if not n.endswith(("_ankle", "_foot"))]
+    assert np.allclose(level.rotations[:, keep], other.rotations[:, keep], atol=1e-12)
+    # planted ankles stand where a flat canonical foot has them: the root moved by a few mm at most
+    assert np.abs(level.root_translation - other.root_translation).max() < 0.02
+
+
+def test_level_feet_leaves_alone_what_it_cannot_read(walk):
+    """No change on a skeleton not aligned by the sole (the canonical one), nor for a clip that
+    never plants a flat foot (a jump held in the air)."""
+    canonical = RestAlignment.build(CANONICAL, BoneMap("c", {n: n for n in CANONICAL.names}, "Z"))
+    assert canonical.level_feet(walk) is walk
+    _, align = _standing_rig()
+    air = MotionClip(walk.rotations, walk.root_translation + [0.0, 0.0, 0.5], walk.fps)
+    out = align.level_feet(air)
+    assert np.allclose(out.rotations, air.rotations, atol=1e-12) and np.array_equal(out.root_translation, air.root_translation)
