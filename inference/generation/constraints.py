@@ -14,7 +14,7 @@ import numpy as np
 
 from ..body.motion import MotionClip, MotionError
 from .representation import CONTACT, NUM_FEATURES, ROOT, joint_feature_slices
-from ..body.skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES
+from ..body.skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES, NUM_JOINTS
 
 POSE = slice(0, CONTACT.start)
 """Root position + joint rotations: what an animator keys (the contact columns are never known)."""
@@ -111,6 +111,13 @@ class Constraints:
     """The reference motion on the canonical skeleton; values outside `mask` are ignored."""
     mask: np.ndarray = field(repr=False)
     """(frames, 139) bool, True = this value of `known` is kept exactly."""
+    drafted: np.ndarray | None = field(default=None, repr=False)
+    """(frames, 139) weights in [0, 1] or None: values (outside `mask`) first drafted by the prompt
+    alone, with no constraint (`Generator.generate`, `apply_draft`). Weight 1 holds the draft's value
+    like a known one; between 0 and 1 the value stays free but the sampler starts from a blend of
+    the known value and the draft's (a crossfade that the model then makes its own). Used where the
+    known values would otherwise decide what the prompt should: a walk's kept legs pull regenerated
+    arms back into the walk's swing. Whole joints (and root coordinates) only."""
 
     def __post_init__(self):
         m = np.asarray(self.mask)
@@ -120,6 +127,11 @@ class Constraints:
         if m[:, CONTACT].any():
             raise MotionError("Foot contacts cannot be constrained; key the feet's rotations and the root instead.")
         object.__setattr__(self, "mask", m.astype(bool))
+        if self.drafted is not None:
+            d = np.clip(np.asarray(self.drafted, np.float64), 0.0, 1.0)
+            if d.shape != m.shape or d[:, CONTACT].any():
+                raise MotionError(f"A draft mask must have shape {m.shape} and leave the foot contacts alone.")
+            object.__setattr__(self, "drafted", np.where(m, 0.0, d))
 
     @property
     def num_frames(self) -> int:
@@ -132,7 +144,12 @@ class Constraints:
     def __or__(self, other: "Constraints") -> "Constraints":
         if other.known is not self.known:
             raise MotionError("Constraints can only be combined over the same reference motion.")
-        return Constraints(self.known, self.mask | other.mask)
+        drafts = [d for d in (self.drafted, other.drafted) if d is not None]
+        return Constraints(self.known, self.mask | other.mask, np.maximum.reduce(drafts) if drafts else None)
+
+    def with_draft(self, drafted: np.ndarray) -> "Constraints":
+        """These constraints with `drafted` values taken from a prompt-only draft (see `drafted`)."""
+        return Constraints(self.known, self.mask, drafted)
 
     @classmethod
     def pose_keys(cls, known: MotionClip, frames) -> "Constraints":
@@ -164,3 +181,44 @@ class Constraints:
     def joints(cls, known: MotionClip, joints, frames=None, root: bool = False) -> "Constraints":
         """Joints x frames: the joints' rotations (and the root path) kept on all frames or on `frames`."""
         return cls(known, joint_mask(known.num_frames, joints, root, frames))
+
+
+def _heading(q: np.ndarray) -> np.ndarray:
+    """Yaw (radians) of the canonical forward (-Y) turned by world rotations (..., 4)."""
+    from ..body import quat
+
+    f = quat.rotate(q, np.array([0.0, -1.0, 0.0]))
+    return np.arctan2(f[..., 1], f[..., 0])
+
+
+def apply_draft(known: MotionClip, drafted: np.ndarray, draft: MotionClip) -> MotionClip:
+    """`known` with the `drafted` joints' rotations and root coordinates taken from `draft` (same
+    length), blended by the weights in `drafted` (1: the draft's value; between: slerp/lerp). A
+    drafted root path is turned and moved so that, on the first drafted frame, the draft faces and
+    stands where `known` does: the new path starts where the old one is."""
+    from ..body import quat
+
+    if draft.num_frames != known.num_frames:
+        raise MotionError(f"The draft has {draft.num_frames} frames; the constraints {known.num_frames}.")
+    drafted = np.asarray(drafted, np.float64)
+    rot, root = known.rotations.copy(), known.root_translation.copy()
+    d_rot, d_root = draft.rotations, draft.root_translation
+    rows_root = np.flatnonzero(drafted[:, ROOT].max(axis=1) > 0)
+    if len(rows_root):
+        r0 = rows_root[0]
+        turn = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), _heading(known.rotations[r0, 0]) - _heading(d_rot[r0, 0]))
+        n = draft.num_frames
+        d_root = quat.rotate(np.broadcast_to(turn, (n, 4)), d_root - d_root[r0] * [1.0, 1.0, 0.0])
+        d_root[:, :2] += known.root_translation[r0, :2]
+        d_rot = d_rot.copy()
+        d_rot[:, 0] = quat.mul(np.broadcast_to(turn, (n, 4)), d_rot[:, 0])
+        for k in range(3):
+            w = drafted[:, k]
+            root[:, k] += w * (d_root[:, k] - root[:, k])
+    for j in range(NUM_JOINTS):
+        w = drafted[:, joint_columns([JOINT_NAMES[j]])].min(axis=1)
+        rows = w > 0
+        if rows.any():
+            rot[rows, j] = quat.slerp(rot[rows, j], d_rot[rows, j], w[rows])
+            rot[w >= 1.0, j] = d_rot[w >= 1.0, j]  # exact where held
+    return MotionClip(rot, root, known.fps)

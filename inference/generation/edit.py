@@ -14,12 +14,17 @@ from typing import Iterable
 import numpy as np
 
 from ..body import quat
-from .constraints import Constraints
+from .constraints import Constraints, joint_columns
+from .representation import ROOT
 from ..body.motion import MotionClip, MotionError
 from ..body.skeleton import BODY_PART_BY_NAME, JOINT_NAMES, NUM_JOINTS
 
 CONTEXT_SECONDS = 2.0
 """Motion around the range (as whole poses) the model sees, so the edit continues it."""
+DRAFT_MARGIN_SECONDS = 0.4
+MARGIN_SHARE = 4
+"""Inside the range, the edited joints follow a draft of the prompt alone except this close to the
+range's ends, where the model joins the draft to the source (at most a quarter of the range each)."""
 
 
 class EditError(MotionError):
@@ -102,10 +107,17 @@ def check_span(first: float, last: float, span: tuple[float, float]) -> tuple[in
 
 
 def plan(source: MotionClip, first: float, span: tuple[float, float], edited: EditedParts, model_fps: float,
-         context_seconds: float = CONTEXT_SECONDS, max_seconds: float | None = None) -> EditPlan:
+         context_seconds: float = CONTEXT_SECONDS, max_seconds: float | None = None,
+         draft_margin_seconds: float | None = DRAFT_MARGIN_SECONDS) -> EditPlan:
     """Constraints for regenerating `edited` within `span` (scene frames, inclusive) of `source`.
 
     source: the action at the scene's frame rate, one frame per whole scene frame from `first`.
+
+    The edited joints are drafted from the prompt alone inside the range (`Constraints.drafted`),
+    but for `draft_margin_seconds` at each end that meets known motion, where the model joins the
+    draft to the source and to the kept joints (None: no draft, the model regenerates the joints with the kept ones in view).
+    A model sampled with a walk's legs known makes the arms swing as the walk's do whatever the
+    prompt says; drafted first, they do what it says.
     """
     last = first + source.num_frames - 1
     a, b = check_span(first, last, span)
@@ -120,11 +132,30 @@ def plan(source: MotionClip, first: float, span: tuple[float, float], edited: Ed
         raise EditError(f"The edit with its context spans {n / model_fps:.1f} s; Marionette edits up to "
                         f"{max_seconds - 2 * context_seconds:g} s at a time. Narrow the frame range and edit it in parts.")
     known = _at(source, times - first, model_fps)
-    inside = np.flatnonzero((times > a - step + 1e-9) & (times < b + step - 1e-9))
+    # free: the range's frames and the model frames between its ends and the scene frames next to
+    # them; from those scene frames out, the source is known (the edit returns to it by then)
+    inside = np.flatnonzero((times > a - 1 + 1e-9) & (times < b + 1 - 1e-9))
     outside = np.setdiff1d(np.arange(n), inside)
     c = Constraints.joints(known, edited.kept_joints, frames=inside, root=not edited.root)
     if len(outside):
         c = c | Constraints.pose_keys(known, outside)
+    if draft_margin_seconds is not None:
+        margin = min(int(round(draft_margin_seconds * model_fps)), len(inside) // MARGIN_SHARE)
+        # a margin only where the range meets known motion (a range that runs to the clip's end
+        # has nothing to join there)
+        lead = margin if len(inside) and (outside < inside[0]).any() else 0
+        tail = margin if len(inside) and (outside > inside[-1]).any() else 0
+        if len(inside) - lead - tail > 0:
+            # held in the core; in the margins a crossfade from the source, which the model reworks
+            w = np.ones(len(inside))
+            x = (np.arange(1, lead + 1)) / (lead + 1)
+            w[:lead] = x * x * (3 - 2 * x)
+            x = (np.arange(tail, 0, -1)) / (tail + 1)
+            w[len(inside) - tail:] = x * x * (3 - 2 * x)
+            drafted = np.zeros(c.mask.shape)
+            cols = joint_columns(edited.joints) + (list(range(ROOT.start, ROOT.stop)) if edited.root else [])
+            drafted[np.ix_(inside, cols)] = w[:, None]
+            c = c.with_draft(drafted)
     return EditPlan(c, times, (float(a), float(b)))
 
 

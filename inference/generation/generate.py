@@ -84,6 +84,14 @@ def _device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
+DRAFT_START = 0.5
+"""Where a draft's blended values are (see `Constraints.drafted`), the sampler starts from the
+known values with the draft blended in, noised to this share of the schedule (SDEdit)."""
+DRAFT_GUIDANCE = 5.0
+"""Least text guidance for a draft (`generate(drafted=...)`): it is made from the prompt alone, and
+the prompt is what it is for (at the default guidance, "runs" drafted a dash a third of the time)."""
+
+
 class Generator:
     """A loaded model on one device. Thread-safe for one generation at a time."""
 
@@ -154,6 +162,8 @@ class Generator:
         smoothing: float | None = None,
         foot_lock: bool | None = None,
         adapters: tuple = (),
+        start: float = 0.0,
+        drafted: np.ndarray | None = None,
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
@@ -162,6 +172,12 @@ class Generator:
         smoothing: temporal smoothing in frames (None: the model's default from its config.json).
         foot_lock: pin planted feet with leg IK (None: the model's default).
         adapters: ((lora.Adapter, strength), ...) applied for this call only (`style_adapters`).
+        start: 0 samples from pure noise; above 0 (up to 1) the sampler starts from `known` itself,
+        free values included (a draft motion), noised to this share of the diffusion schedule
+        (SDEdit): the model keeps the draft's gist and makes it agree with the known values.
+        drafted: (T, 139) weights, values first drafted from the prompt alone (same seed, no known
+        values), then held like known ones (weight 1) or blended into the sampler's start
+        (`constraints.Constraints.drafted`); the run takes up to twice the steps.
         """
         if num_frames is None:
             if known is not None:
@@ -187,6 +203,24 @@ class Generator:
             from .text import encode
 
             text_embedding = encode(prompt or "")[0]
+        if drafted is not None and known is not None and np.asarray(drafted).any():
+            from .constraints import apply_draft
+
+            drafted = np.where(mask, 0.0, np.asarray(drafted, np.float64))
+
+            def half(offset):
+                return None if callback is None else (
+                    lambda p: callback(Progress(offset * p.total + p.step, 2 * p.total)))
+
+            draft = self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=max(guidance, DRAFT_GUIDANCE),
+                                  callback=half(0), text_embedding=text_embedding, smoothing=smoothing,
+                                  foot_lock=False, adapters=adapters).clip
+            known = apply_draft(known, drafted, draft)
+            blended = ((drafted > 0) & (drafted < 1)).any()
+            return self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance, known=known,
+                                 mask=mask | (drafted >= 1), callback=half(1), text_embedding=text_embedding,
+                                 smoothing=smoothing, foot_lock=foot_lock, adapters=adapters,
+                                 start=start or (DRAFT_START if blended else 0.0))
         shortest = min(int(getattr(self.config, "min_frames", 1)), self.config.window_frames, self.max_frames)
         if num_frames < shortest:
             # Shorter than any training window: generate the shortest one (the extra frames free,
@@ -197,7 +231,7 @@ class Generator:
                 mask = np.concatenate([mask, np.zeros((shortest - num_frames, mask.shape[1]), bool)])
             res = self.generate(prompt, shortest, seed=seed, steps=steps, guidance=guidance, known=known, mask=mask,
                                 callback=callback, text_embedding=text_embedding, smoothing=smoothing,
-                                foot_lock=foot_lock, adapters=adapters)
+                                foot_lock=foot_lock, adapters=adapters, start=start)
             res.clip = res.clip.slice(0, num_frames)
             res.contacts = res.contacts[:num_frames]
             return res
@@ -214,7 +248,7 @@ class Generator:
         lock = self.config.foot_lock if foot_lock is None else foot_lock
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
-                                             smoothing, adapters)
+                                             smoothing, adapters, start)
             return Result(self._finish(q, root, contacts, known, mask, lock), contacts, int(seed), nearest)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
@@ -236,7 +270,7 @@ class Generator:
             m[context[a:b], POSE] = True
             ref = MotionClip(q_all[a:b], root_all[a:b], self.fps)
             q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k),
-                                             smoothing, adapters)
+                                             smoothing, adapters, start)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
         return Result(self._finish(q_all, root_all, contacts_all, known, mask, lock), contacts_all, int(seed), nearest)
@@ -248,6 +282,7 @@ class Generator:
 
         c = request.constraints
         known, mask = (c.known, c.mask) if c is not None else (None, None)
+        drafted = c.drafted if c is not None else None
         seeds = request.seeds
         adapters = self.style_adapters(request.styles)
         takes = []
@@ -258,7 +293,7 @@ class Generator:
             takes.append(self.generate(request.prompt, seconds=request.seconds, seed=seed, steps=request.steps,
                                        guidance=request.guidance, known=known, mask=mask, callback=on_step,
                                        smoothing=request.post.smoothing, foot_lock=request.post.foot_lock,
-                                       adapters=adapters))
+                                       adapters=adapters, drafted=drafted))
         lock = self.config.foot_lock if request.post.foot_lock is None else request.post.foot_lock
         smoothing = self.smoothing if request.post.smoothing is None else request.post.smoothing
         return GenerationResult(request, tuple(takes), self.folder.name, self.version, str(self.device), bool(lock),
@@ -326,7 +361,8 @@ class Generator:
                 return out
             a += hop
 
-    def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None, adapters=()):
+    def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None, adapters=(),
+                start: float = 0.0):
         """One window: world-frame quaternions (T, 22, 4), root (T, 3), contacts (T, 4)."""
         dev, m = self.device, self.model
         use_known = known is not None and mask is not None and bool(mask.any())
@@ -342,8 +378,14 @@ class Generator:
         # the model is shared between requests: adapters are attached only while this request holds it
         with self._lock, lora.applied(m, adapters):
             denoise = Guided(m, text, known_t, mask_t, guidance)
-            x0 = sample_ddim(denoise, initial_noise(known_t, seed), self.diffusion.timesteps(steps),
-                             self.diffusion.alphas_cumprod, known_t, mask_t, callback)
+            timesteps = self.diffusion.timesteps(steps)
+            x = initial_noise(known_t, seed)
+            if use_known and start > 0:
+                # from the draft in `known`, noised to `start` of the schedule (the steps above it skipped)
+                top = min(self.diffusion.steps - 1, int(round(start * self.diffusion.steps)))
+                timesteps = [t for t in timesteps if t <= top] or [0]
+                x = self.diffusion.q_sample(known_t, torch.full((1,), timesteps[0], device=dev), x)
+            x0 = sample_ddim(denoise, x, timesteps, self.diffusion.alphas_cumprod, known_t, mask_t, callback)
         feats = rep.smooth(x0 * m.std + m.mean, self.smoothing if smoothing is None else smoothing)
         if use_known:
             # exact: known columns come from the reference, not from a normalise/denormalise round trip
