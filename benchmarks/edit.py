@@ -14,7 +14,8 @@ How the evaluator isolates a part (it reads whole bodies): the clip is shown ins
 frame range only (outside it the clip is the source by construction), with the OTHER part
 neutralised - its joints at the canonical rest pose and, where the root is not the edited part's,
 the root held at its first frame - so only the part in question moves.
-  edit_content_acc: edited clip, kept part neutralised, classified as the prompted content.
+  edit_content_acc: edited clip, kept part neutralised, classified as the prompted content
+    (_whole_clip: the whole clip read, the unedited frames around the range included, as until 2026-11-29).
   edit_content_acc_source: the source, neutralised the same way, classified as the prompted content
     (the baseline: how often the source part alone already reads as the prompt).
   edit_source_content_acc: the full edited clip is classified as the source's content for lower-body
@@ -125,13 +126,15 @@ def measure(limit: int = 0, steps: int = DEFAULT_STEPS, guidance: float = DEFAUL
         o, c = out.slice(a, b + 1), clip.slice(a, b + 1)
         feats = [motion_features(x.rotations, x.root_translation, clip.fps) for x in (
             neutralise(o, kept, hold_root=not e.root), neutralise(c, kept, hold_root=not e.root),
-            o, c, neutralise(o, e.joints, hold_root=e.root), neutralise(c, e.joints, hold_root=e.root))]
+            o, c, neutralise(o, e.joints, hold_root=e.root), neutralise(c, e.joints, hold_root=e.root),
+            neutralise(out, kept, hold_root=not e.root))]
         pred = [ev.contents[k] for k in ev.predict(feats)[1]]
         jumps = velocity_jumps(out.positions())  # index t-1 <-> frame t
         ends = [f - 1 for f in (a, a + 1, b, b + 1) if 1 <= f <= clip.num_frames - 2]
         lower_kept = not e.root
         src_ok = (pred[4] == content, pred[5] == content)  # the kept part alone
-        rows.append({"content_ok": pred[0] == target, "content_src": pred[1] == target, "src_ok": src_ok[0],
+        rows.append({"content_ok": pred[0] == target, "content_whole": pred[6] == target,
+                     "content_src": pred[1] == target, "src_ok": src_ok[0],
                      "src_base": src_ok[1], "pop": float(jumps[ends].max()) / p99, "lower_kept": lower_kept,
                      "skate": physical(out.positions(), clip.fps)["skate"],
                      "skate_src": physical(clip.positions(), clip.fps)["skate"]})
@@ -144,6 +147,7 @@ def measure(limit: int = 0, steps: int = DEFAULT_STEPS, guidance: float = DEFAUL
     res = {
         "edit_cases": len(rows), "edit_upper_cases": len(kept_rows),
         "edit_content_acc": mean("content_ok"), "edit_content_acc_source": mean("content_src"),
+        "edit_content_acc_whole_clip": mean("content_whole"),
         "edit_content_acc_upper": mean("content_ok", kept_rows),
         "edit_content_acc_lower": mean("content_ok", [r for r in rows if not r["lower_kept"]]),
         "edit_source_content_acc": mean("src_ok") / max(mean("src_base"), 1e-9),
