@@ -212,10 +212,15 @@ class Generator:
                 return None if callback is None else (
                     lambda p: callback(Progress(offset * p.total + p.step, 2 * p.total)))
 
-            draft = self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=max(guidance, DRAFT_GUIDANCE),
-                                  callback=half(0), text_embedding=text_embedding, smoothing=smoothing,
-                                  foot_lock=False, adapters=adapters).clip
-            known = apply_draft(known, drafted, draft)
+            # drafted over the drafted frames only, so that the prompt's motion starts where they do
+            rows = np.flatnonzero(drafted.max(axis=1) > 0)
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            part = self.generate(prompt, hi - lo, seed=seed, steps=steps, guidance=max(guidance, DRAFT_GUIDANCE),
+                                 callback=half(0), text_embedding=text_embedding, smoothing=smoothing,
+                                 foot_lock=False, adapters=adapters).clip
+            q, r = known.rotations.copy(), known.root_translation.copy()
+            q[lo:hi], r[lo:hi] = part.rotations, part.root_translation
+            known = apply_draft(known, drafted, MotionClip(q, r, known.fps))
             blended = ((drafted > 0) & (drafted < 1)).any()
             return self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance, known=known,
                                  mask=mask | (drafted >= 1), callback=half(1), text_embedding=text_embedding,
