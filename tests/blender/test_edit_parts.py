@@ -144,6 +144,34 @@ def test_selected_bones_are_the_parts_regenerated(ext, scene, mods, kind):
     assert json.loads(new["marionette_edit"])["bones"] == sorted(arm, key=[p.name for p in obj.pose.bones].index)
 
 
+def test_lower_body_edit_runs_under_the_kept_upper_body(ext, scene, mods):
+    """Keep a walk's upper body and regenerate the legs and root path with "runs forward" from frame 20
+    to the end: the upper body's keys stay bit for bit, everything before frame 20 is as it was, and
+    the hips now cover ground faster than the walk did."""
+    bridge, bridge_edit = mods
+    obj, src = _source(ext, scene, mods, "rigify_metarig")
+    s = obj.marionette_edit
+    s.parts = [p.name == "lower_body" for p in importlib.import_module(ext.__name__ + ".inference.body.skeleton").BODY_PARTS]
+    first, last = (int(v) for v in bridge_edit.key_range(src, obj))
+    s.use_whole_action, s.frame_start, s.frame_end = False, 20, last
+    s.prompt, s.seed = "a person runs forward", 0
+    assert bpy.ops.marionette.edit_parts() == {"FINISHED"}
+    new = obj.animation_data.action
+    edited = importlib.import_module(ext.__name__ + ".inference.generation.edit").EditedParts.from_parts(["lower_body"])
+    _check_edit(mods, obj, src, new, (20, last), edited.joints, root=True)
+    hips = bridge.armature_alignment(obj).bone_map.joints["pelvis"]
+
+    def speed(action):
+        obj.animation_data.action = action
+        pos = []
+        for f in (30, last):
+            scene.frame_set(f)
+            pos.append(np.array(obj.matrix_world @ obj.pose.bones[hips].head))
+        return np.linalg.norm((pos[1] - pos[0])[:2]) / ((last - 30) / 24)
+
+    assert speed(new) > 1.3 * speed(src)
+
+
 def _datablocks():
     return {n: len(getattr(bpy.data, n)) for n in ("actions", "objects", "armatures")}
 
