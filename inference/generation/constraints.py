@@ -183,20 +183,15 @@ class Constraints:
         return cls(known, joint_mask(known.num_frames, joints, root, frames))
 
 
-def _heading(q: np.ndarray) -> np.ndarray:
-    """Yaw (radians) of the canonical forward (-Y) turned by world rotations (..., 4)."""
-    from ..body import quat
-
-    f = quat.rotate(q, np.array([0.0, -1.0, 0.0]))
-    return np.arctan2(f[..., 1], f[..., 0])
-
-
 def apply_draft(known: MotionClip, drafted: np.ndarray, draft: MotionClip) -> MotionClip:
     """`known` with the `drafted` joints' rotations and root coordinates taken from `draft` (same
     length), blended by the weights in `drafted` (1: the draft's value; between: slerp/lerp). A
     drafted root path is turned and moved so that, on the first drafted frame, the draft faces and
     stands where `known` does: the new path starts where the old one is."""
+    import torch
+
     from ..body import quat
+    from .representation import heading, quat_to_matrix
 
     if draft.num_frames != known.num_frames:
         raise MotionError(f"The draft has {draft.num_frames} frames; the constraints {known.num_frames}.")
@@ -206,7 +201,8 @@ def apply_draft(known: MotionClip, drafted: np.ndarray, draft: MotionClip) -> Mo
     rows_root = np.flatnonzero(drafted[:, ROOT].max(axis=1) > 0)
     if len(rows_root):
         r0 = rows_root[0]
-        turn = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), _heading(known.rotations[r0, 0]) - _heading(d_rot[r0, 0]))
+        yaw = heading(quat_to_matrix(torch.as_tensor(np.stack([known.rotations[r0, 0], d_rot[r0, 0]]))))
+        turn = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), float(yaw[0] - yaw[1]))
         n = draft.num_frames
         d_root = quat.rotate(np.broadcast_to(turn, (n, 4)), d_root - d_root[r0] * [1.0, 1.0, 0.0])
         d_root[:, :2] += known.root_translation[r0, :2]
