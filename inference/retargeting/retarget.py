@@ -352,6 +352,7 @@ FLAT_FOOT_MIN_FRAMES = 6
 FLAT_ANKLE_TOLERANCE = 0.015
 """How far above `PLANTED_ANKLE_LIFT` a still ankle over a planted toe may be for the foot to count
 as flat (metres)."""
+TOE_PITCH_MAX_DEG = 10.0
 FLAT_FOOT_MAX_DEG = 30.0
 """A clip's flat foot further than this from `PLANTED_SOLE_UP` is not a convention but a pose (a
 foot planted on its side): it is left as it is."""
@@ -719,6 +720,7 @@ class RestAlignment:
         # heights are left free here: the rig's floor is where its own feet are
         free = (-np.inf, -np.inf)
         plain = {s: leg for s, leg in legs.items() if leg[2] not in detached}
+        rotations = self._ease_toe_pitch(rotations, translations, plain, flags)
         rotations = lock_feet_skeleton(self.skeleton, rotations, translations, plain, flags, forward, free,
                                        fps=clip.fps)
         for side in set(legs) - set(plain):
@@ -730,6 +732,72 @@ class RestAlignment:
             rotations[:, legs[side][0]] = rot[:, 1]
             rotations[:, legs[side][1]] = rot[:, 2]
         return rotations, self.attach_detached(rotations, translations)
+
+    def _ease_toe_pitch(self, rotations, translations, legs, flags, blend_frames: int = 5):
+        """Rotations with each foot pitched (about its ankle, at most `TOE_PITCH_MAX_DEG`) so that,
+        while only its toe is planted, the rig's toe stays at its planted height by itself.
+
+        A rig foot longer or shorter than the source's, turned by the source's ankle as the heel
+        lifts, would sink its toe into the floor or lift it; the foot lock would then hold the toe by
+        bending the whole leg. Pitching the foot a few degrees instead keeps the legs on the source's
+        directions; what the cap leaves is still the lock's."""
+        from .cleanup import contact_periods
+
+        sk = self.skeleton
+        rot = rotations.copy()
+        up = quat.rotate(quat.conj(self.basis), np.array([0.0, 0.0, 1.0]))
+        limit = np.radians(TOE_PITCH_MAX_DEG)
+        rest = sk.rest_local_rotations()
+        T = len(rot)
+        for side, (h, k, a, t) in legs.items():
+            fa, ft = flags[side]
+            if t < 0 or not ft.any() or CANONICAL.index(f"{side}_ankle") not in self.by_sole:
+                continue
+            orient, pos = sk.forward_kinematics(rot, translations)
+            theta = np.zeros(T)
+            for s0, e in contact_periods(ft):
+                spot = float(np.mean(pos[s0:e, t] @ up))
+                for f in range(s0, e):
+                    if fa[f]:
+                        continue
+                    v = pos[f, t] - pos[f, a]
+                    axis = np.cross(v, up)
+                    n = np.linalg.norm(axis)
+                    if n < 1e-9:
+                        continue
+                    axis /= n
+                    A, B = float(v @ up), float(np.cross(axis, v) @ up)
+                    C = A + (spot - float(pos[f, t] @ up))
+                    R = np.hypot(A, B)
+                    if R < 1e-12:
+                        continue
+                    phi = np.arctan2(B, A)
+                    c = np.arccos(np.clip(C / R, -1.0, 1.0))
+                    th = min(phi + c, phi - c, key=abs)
+                    theta[f] = np.clip((th + np.pi) % (2 * np.pi) - np.pi, -limit, limit)
+            if not theta.any():
+                continue
+            # ease in and out over the free frames next to each pitched span
+            eased = theta.copy()
+            for f in range(T):
+                if theta[f] != 0:
+                    continue
+                for d in range(1, blend_frames + 1):
+                    for g in (f - d, f + d):
+                        if 0 <= g < T and theta[g] != 0:
+                            x = 1.0 - d / (blend_frames + 1)
+                            w = x * x * (3 - 2 * x)
+                            if abs(w * theta[g]) > abs(eased[f]):
+                                eased[f] = w * theta[g]
+            frames = np.flatnonzero(eased)
+            v = pos[frames, t] - pos[frames, a]
+            axis = np.cross(v, up)
+            axis /= np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
+            turn = quat.from_axis_angle(axis, eased[frames])
+            world = quat.mul(turn, orient[frames, a])
+            parent = quat.mul(orient[frames, sk.parents[a]], np.broadcast_to(rest[a], (len(frames), 4)))
+            rot[frames, a] = quat.mul(quat.conj(parent), world)
+        return rot
 
     def _leg_chain(self, rotations, translations, leg):
         """A small skeleton (hip's parent, hip, knee, ankle[, toe]) in which the ankle hangs under the

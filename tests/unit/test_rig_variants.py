@@ -239,3 +239,50 @@ def test_level_feet_leaves_alone_what_it_cannot_read(walk):
     air = MotionClip(walk.rotations, walk.root_translation + [0.0, 0.0, 0.5], walk.fps)
     out = align.level_feet(air)
     assert np.allclose(out.rotations, air.rotations, atol=1e-12) and np.array_equal(out.root_translation, air.root_translation)
+
+
+def test_a_longer_foot_pushes_off_with_the_legs_on_the_source(walk, monkeypatch):
+    """A rig foot longer than the source's, turned by the source's ankle as the heel lifts, would
+    sink its toe; the foot lock holds the toe by bending the whole leg. The foot pitches a few
+    degrees instead: while only the toe is planted, thigh and shin stay nearer the source's
+    directions, the toe still stands at its planted height, and the foot turns no more than the cap."""
+    from inference.retargeting import retarget
+    from inference.retargeting.cleanup import contact_periods, contacts_from_motion
+    from inference.body.skeleton import CONTACT_RIG
+
+    w, parent = _canonical_world()
+    # feet 5 cm longer than the canonical ones (the Quaternius characters' are 3 cm longer)
+    sk = _build([(n, parent[n], w[n] + [0.0, -0.05 if n.endswith("_foot") else 0.0, 0.0]) for n in CANONICAL.names])
+    align = RestAlignment.build(sk, BoneMap("long feet", {n: n for n in CANONICAL.names}, "Z"))
+    assert align.by_sole
+    clip = align.level_feet(walk)
+    flags = contacts_from_motion(clip, CONTACT_RIG)
+
+    def landed(cap):
+        monkeypatch.setattr(retarget, "TOE_PITCH_MAX_DEG", cap)
+        rot, trans = align.replant_feet_on_rig(*align.from_canonical(clip), clip)
+        ws, ps = sk.forward_kinematics(rot, trans)
+        return ws, ps, align.bone_direction_errors(rot, trans, clip)
+
+    cap = retarget.TOE_PITCH_MAX_DEG
+    ws0, ps0, held_by_legs = landed(0.0)
+    ws1, ps1, pitched = landed(cap)
+    checked = 0
+    for side, (ca, ct) in (("left", (0, 1)), ("right", (2, 3))):
+        toe_only = (flags[:, ct] > 0.5) & (flags[:, ca] < 0.5)
+        assert toe_only.sum() >= 4, "the walk pushes off on its toes"
+        legs = [f"{side}_hip->{side}_knee", f"{side}_knee->{side}_ankle"]
+        before = np.mean([held_by_legs[b][toe_only].mean() for b in legs])
+        after = np.mean([pitched[b][toe_only].mean() for b in legs])
+        assert after < 0.7 * before, (side, before, after)
+        # the planted toe is held at least as firmly as before (how far it strays from its spot
+        # over each contact)
+        t, a = sk.index(f"{side}_foot"), sk.index(f"{side}_ankle")
+        stray = np.array([[np.linalg.norm(ps[s0:e, t] - ps[s0:e, t].mean(0), axis=-1).max() for ps in (ps0, ps1)]
+                          for s0, e in contact_periods(flags[:, ct] > 0.5)])
+        assert stray[:, 1].mean() <= stray[:, 0].mean() and stray[:, 1].max() < 0.012, stray
+        turn = quat.angle_between(quat.rotate(ws0[:, a], np.array([0.0, 1.0, 0.0])),
+                                  quat.rotate(ws1[:, a], np.array([0.0, 1.0, 0.0])))  # degrees
+        assert turn.max() < cap + 1.0
+        checked += 1
+    assert checked == 2
