@@ -68,7 +68,7 @@ def style_probs(ev: Evaluator, clips: list[MotionClip]) -> tuple[np.ndarray, np.
     return torch.softmax(ev.model.style_head(emb), -1).numpy(), ev.model.content_head(emb).argmax(-1).numpy()
 
 
-def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, steps: int | None = None,
+def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, steps: int | None = None, shift: bool = True,
             verbose: bool = True) -> dict:
     from inference.generation.learner import DEFAULT_STEPS
 
@@ -83,7 +83,7 @@ def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, 
         except RuntimeError:  # the test split holds too little of this style to learn it from
             skipped.append(style)
             continue
-        req = LearnRequest(style, [clip_of(rot, root, c) for c in picked], steps=steps or DEFAULT_STEPS)
+        req = LearnRequest(style, [clip_of(rot, root, c) for c in picked], steps=steps or DEFAULT_STEPS, shift=shift)
         t0 = time.perf_counter()
         adapter, card = learn(gen, req)
         learn_s.append(time.perf_counter() - t0)
@@ -148,12 +148,13 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="prompts per style (quick checks)")
     ap.add_argument("--styles", nargs="*", default=list(STYLES))
     ap.add_argument("--steps", type=int, default=None, help="learning steps (default: the learner's)")
+    ap.add_argument("--no-shift", action="store_true", help="learn without the condition shift (ablation)")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "style.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     meta, rot, root, _ = build_dataset.load()
     gen = Generator(args.model, "cpu")
-    out = measure(gen, meta, rot, root, Evaluator.load(), args.styles, args.limit, args.steps)
+    out = measure(gen, meta, rot, root, Evaluator.load(), args.styles, args.limit, args.steps, not args.no_shift)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     print(json.dumps({k: v for k, v in out.items() if k != "style_by_style"}, indent=1))

@@ -64,6 +64,10 @@ class LearnRequest:
     prior_weight: float = 1.0
     """Weight of the prior clips' loss against the style clips' (0 = no prior preservation)."""
     prior_clips: int = 16
+    shift: bool = True
+    """Learn a shift of the condition vector with the adapter (the style's own "word", `lora.Adapter.shift`),
+    trained on the style clips only; off, the style clips and the prior clips differ in nothing the
+    model reads but the motion itself."""
     seed: int = 0
     description: str = ""
     data: str = ""
@@ -210,6 +214,12 @@ def learn(generator, request: LearnRequest,
         if n_prior else None
 
     adapter = lora.create(model, valid_name(request.name), request.rank, seed=request.seed)
+    if request.shift:
+        # a random "word" as far from no text as the everyday prompts' own embeddings are
+        with torch.no_grad():
+            words = model.text_proj(torch.as_tensor(encode(list(PRIOR_PROMPTS)))) - model.text_proj.bias
+        g = torch.Generator().manual_seed(request.seed + 1)
+        adapter.shift = torch.randn(model.config.width, generator=g) * float(words.std())
     for t in adapter.parameters():
         t.requires_grad_(True)
     lora.attach(model, adapter, 1.0)
@@ -230,8 +240,10 @@ def learn(generator, request: LearnRequest,
             t = torch.randint(0, diffusion.steps, (batch,), generator=gen)
             noise = torch.randn(x.shape, generator=gen)
             z = torch.zeros_like(x)
+            lora.attach(model, adapter, 1.0)  # the style clips with the style's shift
             loss = _loss(model(diffusion.q_sample(x, t, noise), t, text, z, z, valid), x, valid)
             if n_prior:
+                lora.attach(model, adapter, 1.0, shift=0.0)  # the prior without it
                 px, pvalid, pidx = _windows(prior_feats, batch, rng, WINDOW, fps)
                 px = (px - mean) / std
                 pt = torch.randint(0, diffusion.steps, (batch,), generator=gen)
@@ -255,7 +267,8 @@ def learn(generator, request: LearnRequest,
                      rank=request.rank, description=request.description, data=data, licence=request.licence,
                      steps=request.steps, seconds=round(seconds, 1),
                      hardware=f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
-                     extra={"prior_weight": request.prior_weight, "prior_clips": n_prior, "captions": texts})
+                     extra={"prior_weight": request.prior_weight, "prior_clips": n_prior, "captions": texts,
+                            "shift": request.shift})
     return adapter, card
 
 

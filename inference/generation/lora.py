@@ -4,6 +4,13 @@ An `Adapter` is a named set of (down, up) pairs, one per adapted layer, kept out
 `attach` wraps the layers with it at a strength, `detach` takes it off, `merge`/`unmerge` fold it
 into the weights and back, `save`/`load` write it as safetensors. The up-projection starts at zero,
 so a fresh adapter changes nothing. Several adapters can be attached at once (style mixing).
+
+An adapter may also carry a `shift` of the model's condition vector (`model.CondShift`): the style's
+own "word", learned with it (DreamBooth/LoRA-MDM bind a style to a rare token in the prompt; this
+model reads whole-sentence embeddings, so the token is a learned vector). The learner trains the
+style clips with the shift and the prior clips without it, so the low-rank layers learn to answer
+the shift with the style and leave everything else as the base model makes it. It scales with the
+adapter's strength like the rest.
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ from .model import Denoiser, LoRALinear, ModelError
 TARGETS = ("qkv", "proj", "ff1", "ff2")
 """Adapted layers in every transformer block: attention in/out and the feed-forward pair."""
 FORMAT = "marionette-lora"
+SHIFT_KEY = "cond_shift"
+"""The condition shift's tensor name in an adapter file (float32; absent in adapters without one)."""
 
 
 @dataclass
@@ -30,13 +39,15 @@ class Adapter:
     alpha: float
     weights: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
     """Layer name (as in `Denoiser.lora_layers`) -> (down (rank, in), up (out, rank))."""
+    shift: torch.Tensor | None = field(default=None, repr=False)
+    """(width,) shift of the condition vector while the adapter is attached, or None."""
 
     @property
     def scale(self) -> float:
         return self.alpha / self.rank
 
     def parameters(self) -> list[torch.Tensor]:
-        return [t for pair in self.weights.values() for t in pair]
+        return [t for pair in self.weights.values() for t in pair] + ([self.shift] if self.shift is not None else [])
 
     def num_parameters(self) -> int:
         return sum(t.numel() for t in self.parameters())
@@ -65,6 +76,9 @@ def create(model: Denoiser, name: str, rank: int = 8, alpha: float | None = None
 
 def _check(model: Denoiser, adapter: Adapter) -> dict[str, LoRALinear]:
     layers = _layers(model)
+    if adapter.shift is not None and tuple(adapter.shift.shape) != (model.config.width,):
+        raise ModelError(f"The adapter '{adapter.name}' was made for a model of another shape "
+                         f"(condition width {adapter.shift.shape[-1]}); learn it again on this model.")
     for lname, (down, up) in adapter.weights.items():
         layer = layers.get(lname)
         if layer is None or down.shape[1] != layer.in_features or up.shape[0] != layer.out_features:
@@ -73,9 +87,16 @@ def _check(model: Denoiser, adapter: Adapter) -> dict[str, LoRALinear]:
     return layers
 
 
-def attach(model: Denoiser, adapter: Adapter, strength: float = 1.0) -> None:
-    """Wrap the model's layers with `adapter` at `strength` (0 = no effect, 1 = as learned)."""
+def attach(model: Denoiser, adapter: Adapter, strength: float = 1.0, shift: float | None = None) -> None:
+    """Wrap the model's layers with `adapter` at `strength` (0 = no effect, 1 = as learned).
+    shift: the strength of its condition shift, when not `strength` (the learner trains the prior
+    clips with the low-rank layers on and the shift off)."""
     layers = _check(model, adapter)
+    if adapter.name in model.cond_shift.merged:
+        raise ModelError(f"The adapter '{adapter.name}' is merged into the model; unmerge it first.")
+    if adapter.shift is not None:
+        model.cond_shift.adapters[adapter.name] = (adapter.shift.to(model.text_proj.weight.device),
+                                                   float(strength if shift is None else shift))
     for lname, (down, up) in adapter.weights.items():
         layer = layers[lname]
         if adapter.name in layer.merged:
@@ -93,11 +114,12 @@ def detach(model: Denoiser, name: str) -> None:
     """Take an attached (unmerged) adapter off every layer."""
     for _, layer in model.lora_layers():
         layer.adapters.pop(name, None)
+    model.cond_shift.adapters.pop(name, None)
 
 
 def attached(model: Denoiser) -> list[str]:
     """Names of the adapters attached and not merged."""
-    return sorted({n for _, layer in model.lora_layers() for n in layer.adapters})
+    return sorted({n for _, layer in model.lora_layers() for n in layer.adapters} | set(model.cond_shift.adapters))
 
 
 def merge(model: Denoiser, name: str) -> None:
@@ -105,6 +127,9 @@ def merge(model: Denoiser, name: str) -> None:
     for _, layer in model.lora_layers():
         if name in layer.adapters:
             layer.merge_adapter(name)
+    if name in model.cond_shift.adapters:
+        shift, strength = model.cond_shift.adapters.pop(name)
+        model.cond_shift.merged[name] = (strength * shift).detach()
 
 
 def unmerge(model: Denoiser, name: str) -> None:
@@ -112,6 +137,7 @@ def unmerge(model: Denoiser, name: str) -> None:
     for _, layer in model.lora_layers():
         if name in layer.merged:
             layer.unmerge_adapter(name)
+    model.cond_shift.merged.pop(name, None)
 
 
 @contextmanager
@@ -135,6 +161,8 @@ def tensors(adapter: Adapter, half: bool = True) -> dict[str, torch.Tensor]:
     for lname, (down, up) in adapter.weights.items():
         out[f"{lname}.down"] = down.detach().to("cpu", dt).contiguous()
         out[f"{lname}.up"] = up.detach().to("cpu", dt).contiguous()
+    if adapter.shift is not None:
+        out[SHIFT_KEY] = adapter.shift.detach().to("cpu", torch.float32).contiguous()
     return out
 
 
@@ -164,7 +192,11 @@ def load(path: str | Path) -> tuple[Adapter, dict]:
             if f"{lname}.up" not in raw:
                 raise ValueError(f"layer {lname} has no up-projection")
             weights[lname] = (raw[k], raw[f"{lname}.up"])
+    shift = raw.get(SHIFT_KEY)
+    if shift is not None and shift.dim() != 1:
+        raise ValueError("its condition shift is not a vector")
     rank = int(meta["rank"])
     if any(d.shape[0] != rank or u.shape[1] != rank for d, u in weights.values()) or not weights:
         raise ValueError("its tensors do not match its rank")
-    return Adapter(meta.get("name", Path(path).stem), rank, float(meta["alpha"]), weights), json.loads(meta["card"])
+    return (Adapter(meta.get("name", Path(path).stem), rank, float(meta["alpha"]), weights, shift),
+            json.loads(meta["card"]))

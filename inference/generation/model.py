@@ -101,6 +101,25 @@ class LoRALinear(nn.Linear):
         return delta
 
 
+class CondShift(nn.Module):
+    """Where style adapters shift the condition vector (time + text), like a learned style word: the
+    base model has none. `adapters`: name -> (shift (width,), strength); `merged`: name -> shift
+    already scaled. No parameters of its own, so the model's weights are unchanged by it."""
+
+    def __init__(self):
+        super().__init__()
+        self.adapters: dict[str, tuple[torch.Tensor, float]] = {}
+        self.merged: dict[str, torch.Tensor] = {}
+
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        for shift, strength in self.adapters.values():
+            if strength:
+                cond = cond + strength * shift.to(cond.dtype)
+        for shift in self.merged.values():
+            cond = cond + shift.to(cond.dtype)
+        return cond
+
+
 class Block(nn.Module):
     """Pre-norm transformer block (self-attention over the condition token and the frames)."""
 
@@ -141,6 +160,7 @@ class Denoiser(nn.Module):
         nn.init.normal_(self.pos, std=0.02)
         self.time_mlp = nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
         self.text_proj = nn.Linear(c.text_dim, c.width)
+        self.cond_shift = CondShift()
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.ff_mult, c.dropout) for _ in range(c.layers))
         self.norm = nn.LayerNorm(c.width)
         self.output = nn.Linear(c.width, c.features * c.patch)
@@ -160,7 +180,7 @@ class Denoiser(nn.Module):
             raise ModelError(f"At most {self.config.max_frames} frames can be generated at once; asked for {n}.")
         p = self.config.patch
         pad = (-n) % p
-        cond = self.time_mlp(timestep_embedding(t, self.config.width)) + self.text_proj(text)
+        cond = self.cond_shift(self.time_mlp(timestep_embedding(t, self.config.width)) + self.text_proj(text))
         inp = torch.cat([x_t, known * mask, mask], dim=-1)
         if pad:
             inp = F.pad(inp, (0, 0, 0, pad))
