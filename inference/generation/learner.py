@@ -39,6 +39,9 @@ WINDOW = 60
 CAPTION_STEPS = (700, 800, 900, 950)
 CAPTION_DRAWS = 2
 """Diffusion steps, and noise draws at each, at which `caption` compares the prompts."""
+SHIFT_FIRST_STEPS = 100
+"""Steps at the start of learning in which only the condition shift learns (at most a third)."""
+SHIFT_LR = 5e-3
 STYLE_TEXT_DROP = 0.25
 """Share of style windows trained without words (the style's shift stays)."""
 
@@ -230,9 +233,19 @@ def learn(generator, request: LearnRequest,
     for t in adapter.parameters():
         t.requires_grad_(True)
     lora.attach(model, adapter, 1.0)
-    opt = torch.optim.AdamW(adapter.parameters(), lr=2e-3, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / request.steps)))
+    # First the shift alone (the low-rank layers still zero): it finds how the base model itself would
+    # say the style (pivotal tuning: textual inversion, then LoRA); then both.
+    first = min(SHIFT_FIRST_STEPS, request.steps // 3) if adapter.shift is not None else 0
+    rest = max(1, request.steps - first)
+    low_rank = [t for pair in adapter.weights.values() for t in pair]
+    groups = [{"params": low_rank, "lr": 2e-3}]
+    lambdas = [lambda s: 0.0 if s < first else
+               min(1.0, (s - first + 1) / 20) * 0.5 * (1 + math.cos(math.pi * (s - first) / rest))]
+    if adapter.shift is not None:
+        groups.append({"params": [adapter.shift], "lr": SHIFT_LR})
+        lambdas.append(lambda s: min(1.0, (s + 1) / 10) * 0.5 * (1 + math.cos(math.pi * s / request.steps)))
+    opt = torch.optim.AdamW(groups, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
     gen = torch.Generator().manual_seed(request.seed)
     batch = 8
     try:
@@ -249,7 +262,7 @@ def learn(generator, request: LearnRequest,
             z = torch.zeros_like(x)
             lora.attach(model, adapter, 1.0)  # the style clips with the style's shift
             loss = _loss(model(diffusion.q_sample(x, t, noise), t, text, z, z, valid), x, valid)
-            if n_prior:
+            if n_prior and step >= first:
                 lora.attach(model, adapter, 1.0, shift=0.0)  # the prior without it
                 px, pvalid, pidx = _windows(prior_feats, batch, rng, WINDOW, fps)
                 px = (px - mean) / std

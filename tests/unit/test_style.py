@@ -12,7 +12,7 @@ from inference.generation.diffusion import Cancelled
 from inference.generation.generate import Generator
 from inference.generation.job import CANCELLED, FINISHED, poll
 from inference.generation.learner import LearnRequest, learn, learning_job
-from inference.generation.model import Denoiser, ModelConfig
+from inference.generation.model import Denoiser, ModelConfig, ModelError
 from inference.body.motion import MotionClip
 from inference.generation.request import GenerationRequest, Style
 from inference.generation.restyle import kept_error, restyle
@@ -43,12 +43,14 @@ def _args(seed=0):
     return x, torch.tensor([5, 500]), torch.randn(2, 384, generator=g), x, torch.zeros_like(x)
 
 
-def _trained(model, name, seed):
-    """An adapter with non-zero up-projections, as if learned."""
+def _trained(model, name, seed, shift=True):
+    """An adapter with non-zero up-projections and a condition shift, as if learned."""
     a = lora.create(model, name, rank=4, seed=seed)
     g = torch.Generator().manual_seed(seed + 100)
     for lname, (down, up) in a.weights.items():
         a.weights[lname] = (down, torch.randn(up.shape, generator=g) * 0.2)
+    if shift:
+        a.shift = torch.randn(model.config.width, generator=g) * 0.5
     return a
 
 
@@ -145,6 +147,42 @@ def test_adapters_per_request_do_not_race_on_the_shared_model(gen, tmp_path):
         assert all(np.array_equal(r, want[k]) for r in got[k])
 
 
+def test_the_shift_moves_the_motion_scales_with_strength_and_needs_the_right_width(gen):
+    """The style's condition shift alone (no low-rank layers) changes the output, half strength
+    is half the shift, and an adapter whose shift has another width is refused."""
+    m = gen.model
+    base = m(*_args())
+    a = _trained(m, "s", 11)
+    a.weights = {}
+    with lora.applied(m, [(a, 1.0)]):
+        full = m(*_args())
+    assert not torch.allclose(full, base, atol=1e-3)
+    half = lora.create(m, "h", rank=4)
+    half.weights, half.shift = {}, 0.5 * a.shift
+    with lora.applied(m, [(a, 0.5)]):
+        by_strength = m(*_args())
+    with lora.applied(m, [(half, 1.0)]):
+        by_vector = m(*_args())
+    assert torch.allclose(by_strength, by_vector, atol=1e-6)
+    assert torch.equal(m(*_args()), base)  # detached again
+    wrong = _trained(m, "w", 12)
+    wrong.shift = torch.zeros(m.config.width + 1)
+    with pytest.raises(ModelError, match="another shape"):
+        lora.attach(m, wrong, 1.0)
+    assert lora.attached(m) == []
+
+
+def test_a_preset_without_a_shift_still_loads_and_applies(gen, tmp_path):
+    """Presets saved before adapters carried a shift."""
+    a = _trained(gen.model, "old", 13, shift=False)
+    lora.save(a, tmp_path / "old.safetensors")
+    b, _ = lora.load(tmp_path / "old.safetensors")
+    assert b.shift is None
+    with lora.applied(gen.model, [(b, 1.0)]):
+        out = gen.model(*_args())
+    assert not torch.allclose(out, gen.model(*_args()), atol=1e-3)
+
+
 # ------------------------------------------------------------------------------------- presets
 def test_preset_round_trips_through_save_and_load(gen, tmp_path):
     lib = StyleLibrary(tmp_path / "styles", read_only=())
@@ -158,6 +196,7 @@ def test_preset_round_trips_through_save_and_load(gen, tmp_path):
     assert card2 == card and b.name == "Old Walk" and b.rank == 4
     for k, (d, u) in a.weights.items():
         assert torch.equal(b.weights[k][0], d.half().float()) and torch.equal(b.weights[k][1], u.half().float())
+    assert torch.equal(b.shift, a.shift)
     # export as one file, import under a new name elsewhere
     f = lib.export("Old Walk", tmp_path / "shared")
     other = StyleLibrary(tmp_path / "other", read_only=())
