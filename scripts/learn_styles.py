@@ -1,6 +1,6 @@
 """Learn the shipped style presets (assets/styles/) with the shipped learner, from training-split clips only.
 
-    python -m scripts.learn_styles [--steps 150] [--styles elderly tired ...]
+    python -m scripts.learn_styles [--steps 300] [--styles elderly tired ...]
 
 One preset per style label with enough data; each from 8 training-split takes of that style across
 different contents (never test or validation clips). Licence CC BY-NC 4.0 (Bandai-Namco data).
@@ -33,7 +33,7 @@ STYLES = {
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--styles", nargs="*", default=list(STYLES))
     args = ap.parse_args(argv)
