@@ -232,7 +232,6 @@ def learn(generator, request: LearnRequest,
         adapter.shift = torch.randn(model.config.width, generator=g) * float(words.std())
     for t in adapter.parameters():
         t.requires_grad_(True)
-    lora.attach(model, adapter, 1.0)
     # First the shift alone (the low-rank layers still zero): it finds how the base model itself would
     # say the style (pivotal tuning: textual inversion, then LoRA); then both.
     first = min(SHIFT_FIRST_STEPS, request.steps // 3) if adapter.shift is not None else 0

@@ -353,6 +353,8 @@ FLAT_ANKLE_TOLERANCE = 0.015
 """How far above `PLANTED_ANKLE_LIFT` a still ankle over a planted toe may be for the foot to count
 as flat (metres)."""
 TOE_PITCH_MAX_DEG = 10.0
+"""Most a sole-aligned rig foot is pitched about its ankle, while only its toe is planted, to keep
+the toe at its planted height (`RestAlignment._ease_toe_pitch`); the rest is the leg lock's."""
 FLAT_FOOT_MAX_DEG = 30.0
 """A clip's flat foot further than this from `PLANTED_SOLE_UP` is not a convention but a pose (a
 foot planted on its side): it is left as it is."""
@@ -749,11 +751,11 @@ class RestAlignment:
         limit = np.radians(TOE_PITCH_MAX_DEG)
         rest = sk.rest_local_rotations()
         T = len(rot)
+        orient, pos = sk.forward_kinematics(rot, translations)  # each side turns only its own foot
         for side, (h, k, a, t) in legs.items():
             fa, ft = flags[side]
             if t < 0 or not ft.any() or CANONICAL.index(f"{side}_ankle") not in self.by_sole:
                 continue
-            orient, pos = sk.forward_kinematics(rot, translations)
             theta = np.zeros(T)
             for s0, e in contact_periods(ft):
                 spot = float(np.mean(pos[s0:e, t] @ up))
