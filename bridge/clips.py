@@ -45,8 +45,10 @@ def write_clip(
     foot_lock: pin the rig's ankles wherever the clip's feet are planted (different leg proportions
     would otherwise make them slide a little).
 
-    level_feet: make the clip's flat foot the rig's flat sole (`RestAlignment.level_feet`): for
-    motion from elsewhere (generated, imported); off for motion read from this rig.
+    level_feet: make the clip's flat foot the rig's flat sole (`RestAlignment.level_feet`) and, with
+    foot_lock, fit its travel and hips to the rig's stride (`RestAlignment.fit_stride`): for motion
+    from elsewhere (generated, imported); off for motion read from this rig, whose root path (and
+    the animator's keys around it) stays exactly as it is.
 
     root_motion: "HIP" keys the travel on the hip bone; "OBJECT" keys the travel over the ground
     on the armature object (the hips keep only height and sway); "IN_PLACE" drops the travel.
@@ -55,14 +57,19 @@ def write_clip(
     names = list(align.skeleton.names)
     if fps is not None:
         clip = clip.resample(fps)
+    planted = None
     if level_feet:
         clip = align.level_feet(clip)
+        if foot_lock:
+            # the feet are planted where they were before the root moved to fit the rig's stride
+            planted = split_root_motion(clip, root_motion)[0]
+            clip = align.fit_stride(clip, scale_root=scale_root)
     clip, travel = split_root_motion(clip, root_motion)
     carrier, note = _root_carrier(obj, align)
     rotations, translations = align.from_canonical(clip, scale_root=scale_root,
                                                    carrier=None if carrier is None else names.index(carrier))
     if foot_lock:
-        rotations, translations = align.replant_feet_on_rig(rotations, translations, clip)
+        rotations, translations = align.replant_feet_on_rig(rotations, translations, clip, planted)
     skeleton = align.skeleton
     keyed = {names[m] for m in align.mapping if m >= 0}
     # Bones between mapped ones (CMU's LHipJoint, a second neck bone) are keyed at rest as well: the

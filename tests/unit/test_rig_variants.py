@@ -286,3 +286,44 @@ def test_a_longer_foot_pushes_off_with_the_legs_on_the_source(walk, monkeypatch)
         assert turn.max() < cap + 1.0
         checked += 1
     assert checked == 2
+
+
+def test_other_leg_proportions_keep_the_legs_and_move_the_hips(walk):
+    """A rig 1.3x bigger with legs 15 % longer on top (in cm, like an FBX rig): posed by the source's
+    directions, its planted ankles drift over each contact, and the lock alone would bend the legs
+    to hold them. Fitting the travel and the hips to the rig's stride keeps the legs nearer the
+    source's directions while the feet stay planted, without jerking the hips or changing the path
+    by more than a few percent."""
+    from inference.retargeting import retarget
+    from inference.retargeting.cleanup import contact_periods, contacts_from_motion
+    from inference.body.skeleton import CONTACT_PLANTED
+
+    sk = _variant("long_legs_big")
+    align = RestAlignment.build(sk, BoneMap("long legs", {n: n for n in CANONICAL.names}, "Z"))
+    clip = align.level_feet(walk)
+    results = {}
+    for shift in (False, True):
+        fitted = align.fit_stride(clip) if shift else clip
+        r, t = align.replant_feet_on_rig(*align.from_canonical(fitted), fitted, planted=clip)
+        _, ps = sk.forward_kinematics(r, t)
+        results[shift] = (ps * align.scale, align.bone_direction_errors(r, t, clip))  # canonical metres
+    legs = [k for k in results[True][1] if "hip->" in k or "knee->" in k]
+    before = np.mean([results[False][1][k].mean() for k in legs])
+    after = np.mean([results[True][1][k].mean() for k in legs])
+    assert after < 0.6 * before, (before, after)
+    contacts = contacts_from_motion(clip, CONTACT_PLANTED)
+    pelvis = sk.index("pelvis")
+    for shift in (False, True):
+        ps = results[shift][0]
+        for col, name in ((0, "left_ankle"), (2, "right_ankle")):
+            a = sk.index(name)
+            for s0, e in contact_periods(contacts[:, col] > 0.5, min_frames=3):
+                assert np.linalg.norm(ps[s0:e, a, :2] - ps[s0, a, :2], axis=-1).max() < 0.01, (shift, name, s0)
+    acc = {s: np.percentile(np.linalg.norm(np.diff(results[s][0][:, pelvis], 2, axis=0), axis=-1), 99)
+           for s in (False, True)}
+    assert acc[True] < 1.15 * acc[False], acc
+    path = results[False][0][:, pelvis]
+    travel = np.linalg.norm(path[-1, :2] - path[0, :2])
+    moved = np.linalg.norm(results[True][0][:, pelvis] - path, axis=-1).max()
+    leg = CANONICAL.chain_length(["left_hip", "left_knee", "left_ankle"])
+    assert moved <= retarget.HIP_TRAVEL_FIT_MAX * travel + retarget.HIP_SHIFT_MAX * leg, (moved, travel)
