@@ -188,3 +188,19 @@ def test_training_batches_with_part_mix_are_masked_and_finite(tiny_dataset):
     # every window was composed: each keeps exactly one part, nothing known on padding
     assert all(mask[b, :int(n[b])].any() for b in range(6))
     assert not (mask * (~valid)[..., None]).any()
+
+
+def test_balanced_sampling_shows_rare_contents_more_often(tiny_dataset):
+    """One content with one short take among many long takes of another: by length alone the rare
+    one is hardly ever drawn; balanced, its share rises toward the common one's."""
+    meta, rot, root, emb = bd.load(tiny_dataset)
+    meta = json.loads(json.dumps(meta))
+    train_clips = [c for c in meta["clips"] if c["split"] == "train"]
+    train_clips[0]["content"] = "dash"
+    share = {}
+    for balance in (0.0, 0.5, 1.0):
+        s = train.WindowSampler(meta, np.asarray(rot), np.asarray(root), torch.from_numpy(emb), "train",
+                                balance=balance)
+        share[balance] = sum(p for c, p in zip(s.clips, s.p) if c["content"] == "dash")
+    assert share[0.0] < 0.1 < share[0.5] < share[1.0]
+    assert abs(share[1.0] - 0.5) < 1e-9, "fully balanced: each content half of the windows"
