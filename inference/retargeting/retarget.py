@@ -356,11 +356,11 @@ TOE_PITCH_MAX_DEG = 10.0
 """Most a sole-aligned rig foot is pitched about its ankle, while only its toe is planted, to keep
 the toe at its planted height (`RestAlignment._ease_toe_pitch`); the rest is the leg lock's."""
 HIP_SHIFT_MAX = 0.08
-"""Most the rig-side foot lock moves the hips (share of the leg length) to keep planted feet on their
-spots without bending the legs (`RestAlignment._shift_hips`)."""
+"""Most `RestAlignment.fit_stride` moves the hips (share of the leg length) to keep planted feet on
+their spots without bending the legs."""
 HIP_TRAVEL_FIT_MAX = 0.05
-"""Most the rig-side foot lock rescales the travel over the ground (share, either way) to fit the rig's
-own stride (`RestAlignment._shift_hips`)."""
+"""Most `RestAlignment.fit_stride` rescales the travel over the ground (share, either way) to fit the
+rig's own stride."""
 HIP_SHIFT_SMOOTH_S = 0.05
 """Gaussian smoothing of that move (seconds, one sigma): it changes as contacts begin and end. At 0.05 s
 the hips' acceleration stays within 7 % of the source's (99th percentile, real walks on the bench
