@@ -35,7 +35,7 @@ from . import data
 
 REPO = Path(__file__).resolve().parent.parent
 FPS = 20.0
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 TEXTS_PER_CLIP = 24
 
 # ----------------------------------------------------------------------------------------- labels
@@ -201,7 +201,7 @@ BANDAI_RE = re.compile(r"dataset-(\d)_(.+)_([a-z-]+)_(\d+)\.bvh$")
 
 
 def _load_bandai(path: str) -> tuple[np.ndarray, np.ndarray]:
-    clip = ground(bvh_to_canonical(read_bvh(path)).resample(FPS))
+    clip = ground(bvh_to_canonical(read_bvh(path)).downsample(FPS))
     return clip.rotations.astype(np.float32), clip.root_translation.astype(np.float32)
 
 
@@ -219,7 +219,7 @@ def _load_cmu(path: str, fps: float) -> tuple[np.ndarray, np.ndarray, int]:
     dropped = clip.num_frames
     clip = _drop_tpose(clip)
     dropped -= clip.num_frames
-    clip = ground(clip.resample(FPS))
+    clip = ground(clip.downsample(FPS))
     return clip.rotations.astype(np.float32), clip.root_translation.astype(np.float32), dropped
 
 

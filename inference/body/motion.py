@@ -9,6 +9,11 @@ from . import quat
 from .skeleton import CANONICAL, MIRROR_INDEX, NUM_JOINTS
 
 
+DOWNSAMPLE_SIGMA = 0.35
+"""`MotionClip.downsample`'s Gaussian, in new frames: from 30 to 20 fps it keeps 97.6 % of a 2-Hz
+swing and 55 % of what sits at the new rate's limit (10 Hz)."""
+
+
 class MotionError(ValueError):
     """A clip or motion file that cannot be used; the message says what is wrong."""
 
@@ -74,6 +79,37 @@ class MotionClip:
         a = src_t - i0
         rot = quat.slerp(self.rotations[i0], self.rotations[i1], np.repeat(a[:, None], NUM_JOINTS, axis=1))
         root = self.root_translation[i0] * (1 - a[:, None]) + self.root_translation[i1] * a[:, None]
+        return MotionClip(rot, root, fps)
+
+    def downsample(self, fps: float, sigma: float = DOWNSAMPLE_SIGMA) -> "MotionClip":
+        """The same motion at a lower frame rate, every new frame made alike.
+
+        `resample` reads each new frame at a point of the source: from 30 to 20 fps every other new
+        frame is a source frame and the one between is halfway between two, cut across every curve.
+        A fast gesture then alternates between the two kinds of frame, a tremor at the new rate.
+        Here each new frame is a Gaussian-weighted mean of the source frames around it (`sigma` in new
+        frames; rotations sign-matched, averaged and normalised), so all frames see the same filter.
+        Above the source rate it is `resample`.
+        """
+        if not (np.isfinite(fps) and fps > 0):
+            raise MotionError(f"Frame rate must be positive; got {fps}.")
+        if fps >= self.fps - 1e-9 or self.num_frames < 2:
+            return self.resample(fps)
+        n_out = max(1, int(round((self.num_frames - 1) * fps / self.fps)) + 1)
+        centre = np.arange(n_out) * (self.fps / fps)  # in source frames
+        s = sigma * self.fps / fps
+        reach = int(np.ceil(3 * s)) + 1
+        offs = np.arange(-reach, reach + 1)
+        near = np.clip(np.round(centre).astype(int), 0, self.num_frames - 1)
+        src = near[:, None] + offs[None]  # (n_out, K)
+        valid = (src >= 0) & (src < self.num_frames)
+        src = np.clip(src, 0, self.num_frames - 1)
+        w = np.exp(-0.5 * ((src - centre[:, None]) / s) ** 2) * valid
+        w /= w.sum(axis=1, keepdims=True)
+        q = self.rotations[src]  # (n_out, K, J, 4)
+        q = q * np.sign((q * self.rotations[near][:, None]).sum(-1, keepdims=True) + 1e-12)
+        rot = (w[..., None, None] * q).sum(axis=1)
+        root = (w[..., None] * self.root_translation[src]).sum(axis=1)
         return MotionClip(rot, root, fps)
 
     def mirrored(self) -> "MotionClip":
