@@ -56,7 +56,7 @@ def write_clip(
     align = armature_alignment(obj, bone_map)
     names = list(align.skeleton.names)
     if fps is not None:
-        clip = clip.resample(fps)
+        clip = clip.at_rate(fps)
     planted = None
     if level_feet:
         clip = align.level_feet(clip)

@@ -59,7 +59,7 @@ def cmd_generate(args) -> int:
     except MotionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    clip = res.clip.resample(args.fps) if args.fps else res.clip
+    clip = res.clip.at_rate(args.fps) if args.fps else res.clip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_bvh(out, clip_to_bvh(clip))

@@ -101,14 +101,8 @@ def to_scene(clip: MotionClip, keys: KeyedPoses, idx: np.ndarray, frames: np.nda
         raise InbetweenError("Frames to fill must lie between the first and the last keyed frame.")
     seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
     u = idx[seg] + (frames - kf[seg]) / (kf[seg + 1] - kf[seg]) * (idx[seg + 1] - idx[seg])
-    i0 = np.clip(np.floor(u).astype(int), 0, clip.num_frames - 1)
-    i1 = np.minimum(i0 + 1, clip.num_frames - 1)
-    a = u - i0
-    rot = quat.slerp(clip.rotations[i0], clip.rotations[i1], np.repeat(a[:, None], NUM_JOINTS, 1))
-    root = clip.root_translation[i0] * (1 - a[:, None]) + clip.root_translation[i1] * a[:, None]
-    on_grid = a < 1e-12
-    rot[on_grid], root[on_grid] = clip.rotations[i0[on_grid]], clip.root_translation[i0[on_grid]]
-    return MotionClip(rot, root, keys.scene_fps)
+    # along the smooth curve through the model's frames: no velocity kink at each of them
+    return clip.sample_smooth(u, keys.scene_fps)
 
 
 def fill_frames(keys: KeyedPoses, every: int = 1) -> np.ndarray:

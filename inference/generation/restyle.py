@@ -49,7 +49,7 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
     fps = generator.fps
     source = clip
     if abs(clip.fps - fps) > 1e-6:
-        clip = clip.resample(fps)
+        clip = clip.at_rate(fps)
     n = clip.num_frames
     if not 1 <= n <= generator.max_frames:
         raise MotionError(f"Restyle works on actions of up to {generator.max_frames / fps:g} s; this one is "
@@ -81,7 +81,7 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
     contacts = contacts_from_motion(clip)
     out = pin_planted_feet(MotionClip(continuous_twist(q), root, fps), contacts)
     if source is not clip:  # back on the action's own frames: same length, same root path exactly
-        out = out.resample(source.fps)
+        out = out.at_rate(source.fps)
         idx = np.arange(source.num_frames).clip(max=out.num_frames - 1)
         root = out.root_translation[idx].copy()
         root[:, :2] = source.root_translation[:, :2]

@@ -148,3 +148,30 @@ def test_runtime_folders_import_only_downwards():
                 if isinstance(node, ast.ImportFrom):
                     target = "." * node.level + (node.module or "")
                     assert not any(f in target.split(".") for f in forbidden), (path.name, target)
+
+
+def test_model_rate_motion_shown_at_the_scene_rate_has_no_kink_at_each_model_frame():
+    """20-fps motion written at 30 fps: slerp between the model's frames turns at each of them (a
+    velocity jump 20 times a second); the smooth curve through them follows the motion."""
+    def wave(fps, seconds=3.0):
+        t = np.arange(int(seconds * fps) + 1) / fps
+        half = 0.6 * np.sin(2 * np.pi * 1.5 * t)
+        rot = np.tile(quat.IDENTITY, (len(t), 22, 1))
+        rot[:, JOINT_NAMES.index("right_shoulder")] = np.stack([np.cos(half), 0 * t, np.sin(half), 0 * t], -1)
+        root = np.tile(CANONICAL.offsets[0], (len(t), 1)) + np.stack([0.5 * np.sin(t), 0 * t, 0 * t], -1)
+        return MotionClip(rot, root, fps)
+
+    model, truth = wave(20.0), wave(30.0)
+    smooth, linear = model.at_rate(30.0), model.resample(30.0)
+    assert smooth.num_frames == truth.num_frames and smooth.fps == 30.0
+    # every third 30-fps frame is a model frame, exactly
+    assert np.array_equal(smooth.rotations[::3], model.rotations[::2][: len(smooth.rotations[::3])])
+    wrist = JOINT_NAMES.index("right_wrist")
+    p_true, p_smooth, p_lin = (c.positions()[:, wrist] for c in (truth, smooth, linear))
+    err_smooth = np.linalg.norm(p_smooth - p_true, axis=-1).max()
+    err_lin = np.linalg.norm(p_lin - p_true, axis=-1).max()
+    assert err_smooth < 0.3 * err_lin
+    acc = lambda p: np.linalg.norm(np.diff(p, 2, axis=0), axis=-1).max()  # noqa: E731
+    assert acc(p_smooth) < 1.2 * acc(p_true) < acc(p_lin)
+    # going down is `downsample`
+    assert np.allclose(truth.at_rate(20.0).rotations, truth.downsample(20.0).rotations)
