@@ -160,9 +160,10 @@ def plan(source: MotionClip, first: float, span: tuple[float, float], edited: Ed
 
 
 def to_scene(clip: MotionClip, p: EditPlan, frames: np.ndarray, scene_fps: float) -> MotionClip:
-    """The model's clip (on the plan's grid) at the given scene frames (slerp/lerp between model frames)."""
+    """The model's clip (on the plan's grid) at the given scene frames, along the smooth curve through
+    its frames (`MotionClip.sample_smooth`: no velocity kink at each model frame)."""
     u = np.interp(np.asarray(frames, np.float64), p.times, np.arange(len(p.times)))
-    return _at(clip, u, scene_fps)
+    return clip.sample_smooth(u, scene_fps)
 
 
 def joints_of_bones(bones: Iterable[str], bone_of_joint: dict[str, str | Iterable[str]]) -> tuple[str, ...]:
