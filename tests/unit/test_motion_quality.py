@@ -23,7 +23,7 @@ def real_take(name: str, frames: int | None = None, start: int = 0):
     path = data.bandai_file(name)
     if path is None:
         pytest.skip("Bandai-Namco data (../shared/data) is not on this machine")
-    clip = ground(bvh_to_canonical(read_bvh(path)).resample(FPS))
+    clip = ground(bvh_to_canonical(read_bvh(path)).downsample(FPS))
     frames = frames or clip.num_frames - start
     assert clip.num_frames >= start + frames, name
     return clip.slice(start, start + frames)
