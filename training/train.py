@@ -202,25 +202,58 @@ ROOT_WEIGHT = 4.0
 spread over whole windows makes a 30 cm miss cheap otherwise, and keys are missed by the root."""
 
 
-def losses(model, diffusion, x0, t, text, known, mask, valid, mean, std, fps, geo_weight=1.0, smooth_weight=1.0):
+def losses(model, diffusion, x0, t, text, known, mask, valid, mean, std, fps, geo_weight=1.0, smooth_weight=1.0,
+           tremor_weight=0.0):
     """Denoising losses on the clean-motion prediction.
 
     x0: features (normalised, MSE; root columns weighted), joint positions (m), and the motion's
     first and second differences in time, in normalised features and in joint positions: an error
     that alternates between even and odd frames (tremor) costs 4x and 16x more there than a slow one,
     so the model is taught to leave none. Frames are weighted by `key_distance_weights`: free frames
-    next to known ones, where the motion must arrive at a key, count most.
+    next to known ones, where the motion must arrive at a key, count most. `tremor_weight`: see
+    `tremor_excess`.
     """
-    from .masks import key_distance_weights
-
     noise = torch.randn_like(x0)
     x_t = diffusion.q_sample(x0, t, noise)
     pred = model(x_t, t, text, known, mask, valid).float()
     with torch.autocast(x0.device.type, enabled=False):  # differences of positions need float32
-        return _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight)
+        return _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight, tremor_weight)
 
 
-def _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight):
+TREMOR_KERNEL = (1.0, 4.0, 6.0, 4.0, 1.0)
+"""Binomial weights (sum 16) over which `tremor_excess` averages a joint's even/odd alternation."""
+
+
+def tremor_excess(p_pos: torch.Tensor, t_pos: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """How much more the estimate's joints alternate between even and odd frames than the real motion's.
+
+    A joint's second difference times (-1)^n, averaged over five frames with binomial weights, is four
+    times the amplitude of an alternation that lasts, while motion at 5 Hz keeps an eighth of its
+    size and a 2-Hz wave under 1 % (a one-frame bend or a swing averages out). Only the estimate's
+    excess over the target's is charged, in (cm/frame^2)^2 per joint, so real fast motion costs
+    nothing. The other losses charge a lasting 1-cm wrist tremor about 0.03 in all (this: 0.7); at
+    mid noise the denoiser lets the noise's frame-rate part through for fast gestures (waves), and
+    the sampler carries it into the next step."""
+    k = torch.tensor(TREMOR_KERNEL, device=p_pos.device, dtype=p_pos.dtype)
+    k = k / k.sum()
+    n = len(TREMOR_KERNEL)
+
+    def alternation(p):
+        a = p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]  # (B, T-2, J, 3)
+        sign = (1 - 2 * (torch.arange(a.shape[1], device=p.device) % 2)).to(p.dtype)
+        a = a * sign[None, :, None, None]
+        m = a.shape[1] - n + 1
+        return sum(k[i] * a[:, i:i + m] for i in range(n))  # (B, T-1-n, J, 3)
+
+    ap, at = alternation(p_pos / 0.01), alternation(t_pos / 0.01)
+    wk = w
+    for _ in range(n + 1):  # a window reads n + 2 frames: all of them real
+        wk = torch.minimum(wk[:, 1:], wk[:, :-1])
+    excess = ((ap ** 2).sum(-1) - (at ** 2).sum(-1)).clamp_min(0)  # (B, T', J)
+    return (excess * wk[..., None]).sum() / (wk.sum() * excess.shape[-1]).clamp_min(1)
+
+
+def _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight, tremor_weight=0.0):
     from .masks import key_distance_weights
 
     w = key_distance_weights(mask, valid.to(x0.dtype))  # (B, T), 0 on padding
@@ -250,8 +283,10 @@ def _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight):
     contact = tm[:, 1:, rep.CONTACT].clamp(0, 1) * (w1 > 0)[..., None]
     foot_v = p_vel[:, :, FOOT] / 0.01
     out["foot"] = ((foot_v ** 2).sum(-1) * contact).sum() / contact.sum().clamp_min(1)
+    out["tremor"] = tremor_excess(p_pos, t_pos, w)
     geo = 0.1 * out["pos"] + 0.1 * out["vel"] + 0.05 * out["acc"] + 0.02 * out["foot"]
-    out["total"] = out["x0"] + smooth_weight * (out["fvel"] + out["facc"]) + geo_weight * geo
+    out["total"] = (out["x0"] + smooth_weight * (out["fvel"] + out["facc"]) + geo_weight * geo
+                    + tremor_weight * out["tremor"])
     return out
 
 
@@ -322,7 +357,8 @@ def train(args) -> Path:
                                               persistent_workers=args.workers > 0,
                                               prefetch_factor=4 if args.workers else None))
     sitting = dict(start_step=state["step"], hardware=hw, batch=args.batch, lr=args.lr, decay=args.decay,
-                   part_mix=args.part_mix, smooth_weight=args.smooth_weight, balance=args.balance)
+                   part_mix=args.part_mix, smooth_weight=args.smooth_weight, balance=args.balance,
+                   tremor_weight=args.tremor_weight)
     state.setdefault("sittings", []).append(sitting)
 
     def save():
@@ -353,7 +389,7 @@ def train(args) -> Path:
             t = torch.randint(0, diffusion.steps, (args.batch,), device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = losses(model, diffusion, x0, t, text, x0, mask, valid, mean, std, sampler.fps, args.geo_weight,
-                         args.smooth_weight)
+                         args.smooth_weight, args.tremor_weight)
         opt.zero_grad(set_to_none=True)
         out["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -442,6 +478,8 @@ def main(argv=None):
     ap.add_argument("--smooth-weight", type=float, default=1.0, help="weight of the velocity/acceleration losses")
     ap.add_argument("--part-mix", type=float, default=0.0,
                     help="share of windows composed from two clips for part editing (see part_mix)")
+    ap.add_argument("--tremor-weight", type=float, default=0.0,
+                    help="weight of the loss on the estimate's even/odd alternation beyond the real motion's")
     ap.add_argument("--balance", type=float, default=0.0,
                     help="divide each clip's share by its content's training frames to this power (0-1)")
     ap.add_argument("--heads", type=int, default=4)

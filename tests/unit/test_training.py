@@ -204,3 +204,25 @@ def test_balanced_sampling_shows_rare_contents_more_often(tiny_dataset):
         share[balance] = sum(p for c, p in zip(s.clips, s.p) if c["content"] == "dash")
     assert share[0.0] < 0.1 < share[0.5] < share[1.0]
     assert abs(share[1.0] - 0.5) < 1e-9, "fully balanced: each content half of the windows"
+
+
+def test_tremor_loss_charges_only_alternation_beyond_the_real_motions():
+    """An estimate whose wrist alternates by 1 cm between even and odd frames is charged; the same
+    alternation in the real motion (the target) costs nothing, and a smooth fast swing costs nothing."""
+    t = torch.arange(60, dtype=torch.float32)
+    swing = torch.zeros(1, 60, 22, 3)
+    swing[..., 0] = 0.3 * torch.sin(2 * torch.pi * 2.0 * t / 20.0)[None, :, None]  # a 2-Hz, 30-cm wave
+    buzz = swing.clone()
+    buzz[0, :, 13, 0] += 0.01 * (1 - 2 * (t % 2))  # one joint alternating by 1 cm
+    w = torch.ones(1, 60)
+    charged = float(train.tremor_excess(buzz, swing, w))
+    assert charged > 0.5  # (4 cm/frame^2)^2 on 1 joint of 22
+    assert float(train.tremor_excess(swing, swing, w)) == 0.0
+    assert float(train.tremor_excess(buzz, buzz, w)) == 0.0
+    assert float(train.tremor_excess(swing, buzz, w)) < 0.1 * charged
+    # a fast swing 10 % wider than the real one is an ordinary error, not a tremor
+    assert float(train.tremor_excess(1.1 * swing, swing, w)) < 0.05 * charged
+    # padding frames (weight 0) are not read
+    w_pad = w.clone()
+    w_pad[0, :] = 0
+    assert float(train.tremor_excess(buzz, swing, w_pad)) == 0.0
