@@ -283,10 +283,14 @@ def _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight, tremor_
     contact = tm[:, 1:, rep.CONTACT].clamp(0, 1) * (w1 > 0)[..., None]
     foot_v = p_vel[:, :, FOOT] / 0.01
     out["foot"] = ((foot_v ** 2).sum(-1) * contact).sum() / contact.sum().clamp_min(1)
-    out["tremor"] = tremor_excess(p_pos, t_pos, w)
     geo = 0.1 * out["pos"] + 0.1 * out["vel"] + 0.05 * out["acc"] + 0.02 * out["foot"]
-    out["total"] = (out["x0"] + smooth_weight * (out["fvel"] + out["facc"]) + geo_weight * geo
-                    + tremor_weight * out["tremor"])
+    out["total"] = out["x0"] + smooth_weight * (out["fvel"] + out["facc"]) + geo_weight * geo
+    if tremor_weight:
+        out["tremor"] = tremor_excess(p_pos, t_pos, w)
+        out["total"] = out["total"] + tremor_weight * out["tremor"]
+    else:  # logged only: kept out of the backward pass
+        with torch.no_grad():
+            out["tremor"] = tremor_excess(p_pos, t_pos, w)
     return out
 
 

@@ -65,13 +65,17 @@ class MotionClip:
     def positions(self) -> np.ndarray:
         return self.forward_kinematics()[1]
 
-    def resample(self, fps: float) -> "MotionClip":
-        """The same motion at another frame rate (slerp for rotations, linear for the root)."""
+    def _frames_at(self, fps: float) -> int:
+        """How many frames the clip spans at `fps` (first and last frame at the same times)."""
         if not (np.isfinite(fps) and fps > 0):
             raise MotionError(f"Frame rate must be positive; got {fps}.")
+        return max(1, int(round((self.num_frames - 1) * fps / self.fps)) + 1)
+
+    def resample(self, fps: float) -> "MotionClip":
+        """The same motion at another frame rate (slerp for rotations, linear for the root)."""
+        n_out = self._frames_at(fps)
         if abs(fps - self.fps) < 1e-9:
             return self
-        n_out = max(1, int(round((self.num_frames - 1) * fps / self.fps)) + 1)
         src_t = np.arange(n_out) * (self.fps / fps)
         src_t = np.clip(src_t, 0, self.num_frames - 1)
         i0 = np.floor(src_t).astype(int)
@@ -91,7 +95,10 @@ class MotionClip:
         """
         u = np.clip(np.asarray(u, dtype=np.float64), 0, self.num_frames - 1)
         n = self.num_frames
-        i = np.minimum(np.floor(u).astype(int), max(n - 2, 0))
+        if n == 1:
+            return MotionClip(self.rotations[np.zeros(len(u), int)], self.root_translation[np.zeros(len(u), int)],
+                              self.fps if fps is None else fps)
+        i = np.minimum(np.floor(u).astype(int), n - 2)
         a = u - i
 
         q = self.rotations.copy()
@@ -100,12 +107,8 @@ class MotionClip:
 
         def curve(x, a):
             # one frame carried on past each end at the end's own velocity, so the ends keep their speed
-            if n > 1:
-                x = np.concatenate([2 * x[:1] - x[1:2], x, 2 * x[-1:] - x[-2:-1]])
-            else:
-                x = np.concatenate([x, x, x])
-            j = np.clip(i, 0, n - 1) + 1
-            p0, p1, p2, p3 = x[j - 1], x[j], x[np.minimum(j + 1, n + 1)], x[np.minimum(j + 2, n + 1)]
+            x = np.concatenate([2 * x[:1] - x[1:2], x, 2 * x[-1:] - x[-2:-1]])
+            p0, p1, p2, p3 = x[i], x[i + 1], x[i + 2], x[i + 3]
             return p1 + 0.5 * a * ((p2 - p0) + a * ((2 * p0 - 5 * p1 + 4 * p2 - p3) + a * (3 * (p1 - p2) + p3 - p0)))
 
         rot = curve(q, a[:, None, None])
@@ -118,13 +121,11 @@ class MotionClip:
     def at_rate(self, fps: float) -> "MotionClip":
         """The motion as it should be shown at another frame rate: `downsample` going down, the smooth
         curve through every frame (`sample_smooth`) going up."""
-        if not (np.isfinite(fps) and fps > 0):
-            raise MotionError(f"Frame rate must be positive; got {fps}.")
+        n_out = self._frames_at(fps)
         if abs(fps - self.fps) < 1e-9:
             return self
         if fps < self.fps:
             return self.downsample(fps)
-        n_out = max(1, int(round((self.num_frames - 1) * fps / self.fps)) + 1)
         return self.sample_smooth(np.arange(n_out) * (self.fps / fps), fps)
 
     def downsample(self, fps: float, sigma: float = DOWNSAMPLE_SIGMA) -> "MotionClip":
@@ -137,11 +138,9 @@ class MotionClip:
         frames; rotations sign-matched, averaged and normalised), so all frames see the same filter.
         Above the source rate it is `resample`.
         """
-        if not (np.isfinite(fps) and fps > 0):
-            raise MotionError(f"Frame rate must be positive; got {fps}.")
+        n_out = self._frames_at(fps)
         if fps >= self.fps - 1e-9 or self.num_frames < 2:
             return self.resample(fps)
-        n_out = max(1, int(round((self.num_frames - 1) * fps / self.fps)) + 1)
         centre = np.arange(n_out) * (self.fps / fps)  # in source frames
         s = sigma * self.fps / fps
         reach = int(np.ceil(3 * s)) + 1
