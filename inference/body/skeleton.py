@@ -184,7 +184,7 @@ class ContactThresholds:
 CONTACT_FEATURES = ContactThresholds(0.05, 0.5)
 """The model's four contact channels: what the training data says and known values carry."""
 CONTACT_PIN = ContactThresholds(0.05, 1.0)
-"""Feet pinned after sampling besides the ones the model flags: low, and not in full stride."""
+"""Feet pinned after sampling (the foot lock): low, and not in full stride."""
 CONTACT_RIG = ContactThresholds(0.04, 0.2)
 """Feet the rig-side relock holds still on a rig of other proportions: clearly planted ones."""
 CONTACT_PLANTED = ContactThresholds(0.03, 0.1)

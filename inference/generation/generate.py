@@ -254,7 +254,7 @@ class Generator:
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
                                              smoothing, adapters, start)
-            return Result(self._finish(q, root, contacts, known, mask, lock), contacts, int(seed), nearest)
+            return Result(self._finish(q, root, known, mask, lock), contacts, int(seed), nearest)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
         q_all = np.tile(np.array([1.0, 0, 0, 0]), (num_frames, len(JOINT_NAMES), 1))
@@ -278,7 +278,7 @@ class Generator:
                                              smoothing, adapters, start)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
-        return Result(self._finish(q_all, root_all, contacts_all, known, mask, lock), contacts_all, int(seed), nearest)
+        return Result(self._finish(q_all, root_all, known, mask, lock), contacts_all, int(seed), nearest)
 
     def run(self, request: "GenerationRequest",
             callback: Callable[[Progress], bool | None] | None = None) -> "GenerationResult":
@@ -337,13 +337,15 @@ class Generator:
             self._version = h.hexdigest()[:12]
         return self._version
 
-    def _finish(self, q, root, contacts, known, mask, foot_lock: bool) -> MotionClip:
+    def _finish(self, q, root, known, mask, foot_lock: bool) -> MotionClip:
         from ..retargeting.cleanup import contacts_from_motion, continuous_twist, pin_planted_feet
 
         clip = MotionClip(continuous_twist(q), root, self.fps)
         if foot_lock:
-            # the model's contact channels, plus any low and slow foot it did not flag
-            locked = pin_planted_feet(clip, np.maximum(contacts, contacts_from_motion(clip)))
+            # feet that are low and slow in the motion itself. The model's contact channels are not
+            # used: on dance (a pivot on the ball of the foot) they flag feet that turn, and pinning
+            # those bends the legs away from the motion (model card: sampling, foot lock)
+            locked = pin_planted_feet(clip, contacts_from_motion(clip))
             if known is not None and mask is not None and mask.any():
                 locked = _fade_towards_keys(clip, locked, mask)
             clip = locked
