@@ -60,6 +60,8 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor) -> t
     A column with nothing known is left alone.
     """
     m = mask > 0.5
+    if not bool(m.any()):
+        return x0
     b, t, f = x0.shape
     dt = x0.dtype
     idx = torch.arange(t, device=x0.device).view(1, t, 1).expand(b, t, f)
@@ -124,16 +126,17 @@ def sample(
     seed: int = 0,
     frame_mask: torch.Tensor | None = None,
     callback: Callable[[Progress], bool | None] | None = None,
+    eta: float = 0.0,
 ) -> torch.Tensor:
-    """DDIM (eta = 0) from pure noise to clean normalised motion (B, T, F).
+    """DDIM from pure noise to clean normalised motion (B, T, F); eta as in `sampler.sample_ddim`.
 
     text: (B, 384) embeddings; known / mask: (B, T, F) normalised known values and where they hold.
     guidance: classifier-free guidance scale on the text (1 = none; 0 = ignore the text).
     callback(Progress) is called after every step; returning True cancels (raises `Cancelled`).
     """
-    from .sampler import Guided, initial_noise, sample_ddim
+    from .sampler import Guided, initial_noise, sample_ddim, step_noise
 
     mask = mask.to(known.dtype)
     denoise = Guided(model, text, known, mask, guidance, frame_mask)
     return sample_ddim(denoise, initial_noise(known, seed), diffusion.timesteps(num_steps), diffusion.alphas_cumprod,
-                       known, mask, callback)
+                       known, mask, callback, eta=eta, noise=step_noise(seed))

@@ -22,7 +22,7 @@ from . import defaults, lora
 from . import representation as rep
 from .constraints import POSE, joint_mask, keyframe_mask, trajectory_mask
 from .diffusion import Diffusion
-from .sampler import Cancelled, Guided, Progress, initial_noise, sample_ddim
+from .sampler import Cancelled, Guided, Progress, initial_noise, sample_ddim, step_noise
 from .model import Denoiser, ModelError
 from ..body.motion import MotionClip, MotionError
 from ..body.skeleton import JOINT_NAMES
@@ -106,6 +106,8 @@ class Generator:
         self.fps = self.config.fps
         self.diffusion = Diffusion(self.config.diffusion_steps)
         self.smoothing = float(self.config.smoothing)
+        self.eta = defaults.ETA
+        """The sampler's stochasticity (`sampler.sample_ddim`): 0 deterministic DDIM, 1 ancestral."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -392,7 +394,8 @@ class Generator:
                 top = min(self.diffusion.steps - 1, int(round(start * self.diffusion.steps)))
                 timesteps = [t for t in timesteps if t <= top] or [0]
                 x = self.diffusion.q_sample(known_t, torch.full((1,), timesteps[0], device=dev), x)
-            x0 = sample_ddim(denoise, x, timesteps, self.diffusion.alphas_cumprod, known_t, mask_t, callback)
+            x0 = sample_ddim(denoise, x, timesteps, self.diffusion.alphas_cumprod, known_t, mask_t, callback,
+                             eta=self.eta, noise=step_noise(seed))
         feats = rep.smooth(x0 * m.std + m.mean, self.smoothing if smoothing is None else smoothing)
         if use_known:
             # exact: known columns come from the reference, not from a normalise/denormalise round trip

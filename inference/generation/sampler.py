@@ -14,7 +14,7 @@ import torch
 
 from .diffusion import Cancelled, Progress, spread_known
 
-__all__ = ["Denoise", "Guided", "initial_noise", "sample_ddim", "Cancelled", "Progress"]
+__all__ = ["Denoise", "Guided", "initial_noise", "step_noise", "sample_ddim", "Cancelled", "Progress"]
 
 
 class Denoise(Protocol):
@@ -54,6 +54,15 @@ def initial_noise(like: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.randn(like.shape, generator=gen, dtype=torch.float32).to(device=like.device, dtype=like.dtype)
 
 
+def step_noise(seed: int) -> torch.Generator:
+    """The CPU generator of a stochastic sampler's fresh noise for `seed` (a stream apart from
+    `initial_noise`'s, so that no seed's step noise is another seed's starting noise)."""
+    import numpy as np
+
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 1]).generate_state(1, np.uint64)[0]
+    return torch.Generator(device="cpu").manual_seed(int(state) & 0x7FFFFFFFFFFFFFFF)
+
+
 def sample_ddim(
     denoise: Denoise,
     x: torch.Tensor,
@@ -62,14 +71,24 @@ def sample_ddim(
     known: torch.Tensor,
     mask: torch.Tensor,
     callback: Callable[[Progress], bool | None] | None = None,
+    eta: float = 0.0,
+    noise: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """DDIM (eta = 0) from `x` (noise) through descending `timesteps` to the clean estimate.
+    """DDIM from `x` (noise) through descending `timesteps` to the clean estimate.
 
+    eta: 0 is deterministic DDIM (each step keeps the noise it inferred); 1 replaces that noise
+    with fresh noise in the amount of the posterior's spread (ancestral, DDPM-like). With eta > 0,
+    whatever the denoiser lets through of one step's noise (its frame-rate part above all) is not
+    carried to the next step but drawn again, so it does not build up over the run (model card:
+    sampling). Fresh noise comes from `noise` (a CPU generator: `step_noise(seed)`).
     Every step's estimate holds `known` exactly where `mask` is 1 (`spread_known`).
     callback(Progress) after every step; returning True raises `Cancelled`.
     """
     device = x.device
     ac = alphas_cumprod.to(device)
+    eta = float(eta)
+    if eta > 0 and noise is None:
+        raise ValueError("A stochastic sampler (eta > 0) needs a noise generator (sampler.step_noise(seed)).")
     x0 = x
     with torch.no_grad():
         for i, t in enumerate(timesteps):
@@ -78,7 +97,11 @@ def sample_ddim(
             if i + 1 < len(timesteps):
                 a_t, a_next = ac[t].to(x.dtype), ac[timesteps[i + 1]].to(x.dtype)
                 eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
-                x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
+                sigma = eta * ((1 - a_next) / (1 - a_t) * (1 - a_t / a_next)).clamp_min(0).sqrt()
+                x = a_next.sqrt() * x0 + (1 - a_next - sigma ** 2).clamp_min(0).sqrt() * eps
+                if eta > 0:
+                    fresh = torch.randn(x.shape, generator=noise, dtype=torch.float32)
+                    x = x + sigma * fresh.to(device=device, dtype=x.dtype)
             if callback is not None and callback(Progress(i + 1, len(timesteps))):
                 raise Cancelled()
     return x0
