@@ -1,6 +1,6 @@
 """Style bench (issue 16): learn a style from a few held-out clips, then generate *other* contents.
 
-    python -m benchmarks.style [--limit N] [--styles elderly tired ...] [--steps S] [--out out/style.json]
+    python -m benchmarks.style [--limit N] [--styles elderly tired ...] [--steps S] [--split val] [--out out/style.json]
 
 For each style: up to 5 test-split clips of that style showing two or three contents (never the
 training split, so the adapter cannot have seen them in the base model's data either), learned with
@@ -41,9 +41,9 @@ def clip_of(rot, root, c) -> MotionClip:
     return MotionClip(np.asarray(rot[s:s + n], np.float64), np.asarray(root[s:s + n], np.float64), 20.0)
 
 
-def style_clips(meta, style: str, seed: int = 0) -> tuple[list[dict], list[str]]:
-    """Up to 5 test clips of `style` from its two or three most common test contents (>= 10 s in all)."""
-    test = [c for c in meta["clips"] if c["split"] == "test" and not c["mirrored"] and c["style"] == style
+def style_clips(meta, style: str, seed: int = 0, split: str = "test") -> tuple[list[dict], list[str]]:
+    """Up to 5 clips of `style` from its two or three most common contents in `split` (>= 10 s in all)."""
+    test = [c for c in meta["clips"] if c["split"] == split and not c["mirrored"] and c["style"] == style
             and c["content"]]
     rng = random.Random(seed)
     contents = [k for k, _ in Counter(c["content"] for c in test).most_common()]
@@ -56,7 +56,7 @@ def style_clips(meta, style: str, seed: int = 0) -> tuple[list[dict], list[str]]
         picked += [c for c in pool if c not in picked][:MAX_CLIPS - len(picked)]
         if sum(c["length"] for c in picked) / meta["fps"] >= 10.0 and len(picked) >= 3:
             return picked, chosen
-    raise RuntimeError(f"not enough test clips of style {style}")
+    raise RuntimeError(f"not enough {split} clips of style {style}")
 
 
 @torch.no_grad()
@@ -69,18 +69,18 @@ def style_probs(ev: Evaluator, clips: list[MotionClip]) -> tuple[np.ndarray, np.
 
 
 def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, steps: int | None = None, shift: bool = True,
-            verbose: bool = True) -> dict:
+            verbose: bool = True, split: str = "test") -> dict:
     from inference.generation.learner import DEFAULT_STEPS
 
     per_prompt = min(limit, PROMPTS_PER_STYLE) if limit else PROMPTS_PER_STYLE
     learn_s, rows, restyle_errs = [], [], []
-    normal = [c for c in meta["clips"] if c["split"] == "test" and not c["mirrored"] and c["style"] == "normal"
+    normal = [c for c in meta["clips"] if c["split"] == split and not c["mirrored"] and c["style"] == "normal"
               and c["content"] in ("walk", "walk-turn-left", "walk-turn-right", "raise-up-both-hands")]
     out_styles, skipped = {}, []
     for style in styles:
         try:
-            picked, chosen = style_clips(meta, style)
-        except RuntimeError:  # the test split holds too little of this style to learn it from
+            picked, chosen = style_clips(meta, style, split=split)
+        except RuntimeError:  # the split holds too little of this style to learn it from
             skipped.append(style)
             continue
         req = LearnRequest(style, [clip_of(rot, root, c) for c in picked], steps=steps or DEFAULT_STEPS, shift=shift)
@@ -149,12 +149,15 @@ def main(argv=None):
     ap.add_argument("--styles", nargs="*", default=list(STYLES))
     ap.add_argument("--steps", type=int, default=None, help="learning steps (default: the learner's)")
     ap.add_argument("--no-shift", action="store_true", help="learn without the condition shift (ablation)")
+    ap.add_argument("--split", default="test", choices=["test", "val"],
+                    help="where the style clips and restyled takes come from (val: for choosing settings)")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "style.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     meta, rot, root, _ = build_dataset.load()
     gen = Generator(args.model, "cpu")
-    out = measure(gen, meta, rot, root, Evaluator.load(), args.styles, args.limit, args.steps, not args.no_shift)
+    out = measure(gen, meta, rot, root, Evaluator.load(), args.styles, args.limit, args.steps, not args.no_shift,
+                  split=args.split)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     print(json.dumps({k: v for k, v in out.items() if k != "style_by_style"}, indent=1))
