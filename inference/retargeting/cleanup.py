@@ -49,12 +49,20 @@ def two_bone_ik(
     knee_offset: np.ndarray | None = None,
     ankle_offset: np.ndarray | None = None,
     forward: np.ndarray = np.array([0.0, -1.0, 0.0]),
+    soft: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """New world orientations of hip and knee (N, 4) that put the ankle on `target` (N, 3).
 
     The knee bends in its current plane (a straight leg bends towards `forward`); out-of-reach
     targets are approached as far as the leg allows. knee_offset / ankle_offset: the knee's
     translation in the hip's frame and the ankle's in the knee's (default: the canonical skeleton's).
+
+    soft: a share of the leg's length (soft IK). Goals farther from the hip than the leg's length
+    less this share are pulled in smoothly (an exponential ease onto full reach), so that the
+    last millimetres of reach no longer swing the knee through degrees: near full extension the
+    knee angle's slope in the hip-ankle distance grows without bound, and a hip that shivers by a
+    millimetre over a planted foot would make the knee alternate frame to frame. The price: a goal
+    at the leg's full length is met about 0.37 x soft x length short.
     """
     h, k, a = legs
     knee_offset = CANONICAL.offsets[k] if knee_offset is None else knee_offset
@@ -62,6 +70,13 @@ def two_bone_ik(
     pa, pb, pc = pos[:, h], pos[:, k], pos[:, a]
     lab = np.linalg.norm(pb - pa, axis=-1)
     lcb = np.linalg.norm(pb - pc, axis=-1)
+    if soft > 0:
+        zone = soft * (lab + lcb)
+        start = lab + lcb - zone
+        d = target - pa
+        dist = np.linalg.norm(d, axis=-1)
+        eased = np.where(dist > start, start + zone * (1 - np.exp(-(dist - start) / np.maximum(zone, 1e-12))), dist)
+        target = pa + d * (eased / np.maximum(dist, 1e-12))[:, None]
     lat = np.clip(np.linalg.norm(target - pa, axis=-1), np.abs(lab - lcb) + 1e-4, lab + lcb - 1e-4)
 
     def angle(u, v):
@@ -156,6 +171,7 @@ def lock_feet_skeleton(
     rest_heights: tuple[float, float] = (0.0, 0.0),
     blend_frames: int = 5,
     fps: float | None = None,
+    soft: float = 0.0,
 ) -> np.ndarray:
     """Local rotations of any skeleton with planted feet held in place.
 
@@ -163,6 +179,7 @@ def lock_feet_skeleton(
     flags: side -> (ankle planted, toe planted) per frame. The ankle keeps its world orientation.
     rest_heights: lowest allowed heights of a planted ankle and toe (in the skeleton's up axis Z).
     fps: the motion's frame rate; given, feet flagged planted while in full stride are left alone.
+    soft: soft reach of the leg IK (`two_bone_ik`).
     """
     rot = rotations.copy()
     rest = skeleton.rest_local_rotations()
@@ -184,13 +201,19 @@ def lock_feet_skeleton(
             continue
         goal = pos[moved, a] + weight[moved, None] * (target[moved] - pos[moved, a])
         hip_w, knee_w = two_bone_ik(orient[moved], pos[moved], (h, k, a), goal,
-                                    translations[moved, k], translations[moved, a], forward)
+                                    translations[moved, k], translations[moved, a], forward, soft)
         ph = orient[moved][:, parents[h]]
         rot[moved, h] = quat.mul(quat.conj(quat.mul(ph, np.broadcast_to(rest[h], ph.shape))), hip_w)
         rot[moved, k] = quat.mul(quat.conj(quat.mul(hip_w, np.broadcast_to(rest[k], hip_w.shape))), knee_w)
         rot[moved, a] = quat.mul(quat.conj(quat.mul(knee_w, np.broadcast_to(rest[a], knee_w.shape))),
                                  orient[moved][:, a])
     return rot
+
+
+SOFT_REACH = 0.02
+"""Soft IK of the canonical foot lock (`two_bone_ik`): the last 2 % of the leg's reach is eased in.
+A planted ankle under a fully stretched leg stays up to 6 mm short of its spot, and the knees no
+longer alternate at the frame rate where the lock holds a foot under a straight leg (model card)."""
 
 
 def contacts_from_motion(clip: MotionClip, thresholds: ContactThresholds = CONTACT_PIN) -> np.ndarray:
@@ -220,7 +243,8 @@ def pin_planted_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 
     trans[:, 0] = clip.root_translation
     rest = CANONICAL.rest_pose()[1]
     rot = lock_feet_skeleton(CANONICAL, clip.rotations, trans, _LEGS, flags, np.array([0.0, -1.0, 0.0]),
-                             (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames, clip.fps)
+                             (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames, clip.fps,
+                             soft=SOFT_REACH)
     return MotionClip(rot, clip.root_translation, clip.fps)
 
 
