@@ -69,6 +69,7 @@ def style_probs(ev: Evaluator, clips: list[MotionClip]) -> tuple[np.ndarray, np.
 
 
 def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, steps: int | None = None, shift: bool = True,
+            detail: bool = False,
             verbose: bool = True, split: str = "test") -> dict:
     from inference.generation.learner import DEFAULT_STEPS
 
@@ -83,7 +84,8 @@ def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, 
         except RuntimeError:  # the split holds too little of this style to learn it from
             skipped.append(style)
             continue
-        req = LearnRequest(style, [clip_of(rot, root, c) for c in picked], steps=steps or DEFAULT_STEPS, shift=shift)
+        req = LearnRequest(style, [clip_of(rot, root, c) for c in picked], steps=steps or DEFAULT_STEPS, shift=shift,
+                           detail=detail)
         t0 = time.perf_counter()
         adapter, card = learn(gen, req)
         learn_s.append(time.perf_counter() - t0)
@@ -148,7 +150,9 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="prompts per style (quick checks)")
     ap.add_argument("--styles", nargs="*", default=list(STYLES))
     ap.add_argument("--steps", type=int, default=None, help="learning steps (default: the learner's)")
-    ap.add_argument("--no-shift", action="store_true", help="learn without the condition shift (ablation)")
+    ap.add_argument("--no-shift", action="store_true",
+                    help="learn without the condition shift (ablation: low-rank layers only, implies --detail)")
+    ap.add_argument("--detail", action="store_true", help="also learn the low-rank layers (LearnRequest.detail)")
     ap.add_argument("--split", default="test", choices=["test", "val"],
                     help="where the style clips and restyled takes come from (val: for choosing settings)")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "style.json")
@@ -157,7 +161,7 @@ def main(argv=None):
     meta, rot, root, _ = build_dataset.load()
     gen = Generator(args.model, "cpu")
     out = measure(gen, meta, rot, root, Evaluator.load(), args.styles, args.limit, args.steps, not args.no_shift,
-                  split=args.split)
+                  args.detail or args.no_shift, split=args.split)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     print(json.dumps({k: v for k, v in out.items() if k != "style_by_style"}, indent=1))

@@ -186,6 +186,11 @@ class MARIONETTE_OT_learn_style(_JobOperator, bpy.types.Operator):
     replace: bpy.props.BoolProperty(name="Replace Existing", description="Replace a style of the same name",
                                     default=False, options={"SKIP_SAVE"})
     steps: bpy.props.IntProperty(name="Steps", default=300, min=20, max=5000)
+    detail: bpy.props.BoolProperty(
+        name="Learn Details", default=False,
+        description="Also learn low-rank layers for what no known style word says (a pose or gesture of the "
+                    "style's own). Closer to the clips, but with few clips it carries their content into other "
+                    "motions")
 
     @classmethod
     def poll(cls, context):
@@ -199,6 +204,7 @@ class MARIONETTE_OT_learn_style(_JobOperator, bpy.types.Operator):
         col.prop(self, "name")
         col.prop(self, "description")
         col.prop(self, "steps")
+        col.prop(self, "detail")
         col.prop(self, "replace")
         n = sum(1 for a in bpy.data.actions if a.marionette_learn)
         col.label(text=f"{n} action(s) ticked to learn from", icon="ACTION")
@@ -223,7 +229,7 @@ class MARIONETTE_OT_learn_style(_JobOperator, bpy.types.Operator):
         if msg:
             raise StyleError(msg)
         clips = [_read_action(obj, a, context) for a in actions]
-        req = LearnRequest(self.name, clips, steps=self.steps, description=self.description,
+        req = LearnRequest(self.name, clips, steps=self.steps, detail=self.detail, description=self.description,
                            data=f"{len(clips)} actions: {', '.join(a.name for a in actions)[:200]}")
         from ..inference.generation.generate import Generator
         from .. import preferences

@@ -29,6 +29,7 @@ from inference.body.bvh import read_bvh
 from inference.body.motion import MotionClip
 from inference.retargeting.retarget import bvh_to_canonical
 from inference.body.skeleton import CANONICAL, JOINT_NAMES
+from inference.generation.style_words import STYLE_WORDS
 from inference.generation.text import mirror_text
 
 from . import data
@@ -80,27 +81,19 @@ CONTENT_PHRASES: dict[str, list[str]] = {
 }
 
 # style -> (adverbial phrases, subjects that carry the style)
+# Adverbs per style: the runtime's own list (the learner starts a style from the likeliest of them).
+_STYLED_SUBJECTS: dict[str, list[str]] = {
+    "active": ["an energetic person", "a lively person"], "elderly": ["an elderly person", "an old person"],
+    "tired": ["a tired person", "an exhausted person"], "feminine": ["a feminine person"],
+    "masculine": ["a masculine person", "a manly person"], "youthful": ["a young person", "a youthful person"],
+    "childish": ["a child", "a childish person"], "happy": ["a happy person", "a cheerful person"],
+    "sad": ["a sad person", "a gloomy person"], "not-confident": ["a shy person", "an insecure person"],
+    "musical": ["a musical person"], "angry": ["an angry person"], "proud": ["a proud person"],
+    "giant": ["a giant"], "chimpira": ["a thug"],
+}
 STYLE_PHRASES: dict[str, tuple[list[str], list[str]]] = {
     "normal": (["", "", "normally", "in a neutral way"], ["a person", "someone"]),
-    "active": (["energetically", "actively", "in a lively way", "with lots of energy"],
-               ["an energetic person", "a lively person"]),
-    "elderly": (["like an elderly person", "in an elderly way", "like an old person"],
-                ["an elderly person", "an old person"]),
-    "tired": (["tiredly", "wearily", "in an exhausted way", "as if exhausted"],
-              ["a tired person", "an exhausted person"]),
-    "feminine": (["in a feminine way", "femininely", "with a feminine manner"], ["a feminine person"]),
-    "masculine": (["in a masculine way", "with a masculine manner", "in a manly way"],
-                  ["a masculine person", "a manly person"]),
-    "youthful": (["in a youthful way", "youthfully", "with youthful energy"], ["a young person", "a youthful person"]),
-    "childish": (["like a child", "childishly", "in a childlike way"], ["a child", "a childish person"]),
-    "happy": (["happily", "cheerfully", "in a happy mood"], ["a happy person", "a cheerful person"]),
-    "sad": (["sadly", "in a sad way", "gloomily"], ["a sad person", "a gloomy person"]),
-    "not-confident": (["timidly", "without confidence", "hesitantly", "shyly"], ["a shy person", "an insecure person"]),
-    "musical": (["rhythmically", "in a musical way", "as if moving to music"], ["a musical person"]),
-    "angry": (["angrily", "in an angry way"], ["an angry person"]),
-    "proud": (["proudly", "in a proud way"], ["a proud person"]),
-    "giant": (["like a giant", "heavily like a giant"], ["a giant"]),
-    "chimpira": (["like a thug", "in a thuggish way"], ["a thug"]),
+    **{k: (list(STYLE_WORDS[k]), v) for k, v in _STYLED_SUBJECTS.items()},
 }
 SUBJECTS = ["a person", "someone", "a man", "a woman", "the character", "a figure", "he", "she", "a character",
             "the person", "somebody", "a guy", "a lady", "the actor"]

@@ -1,11 +1,19 @@
-"""Learn a style adapter from a few clips (LoRA-MDM, "Dance Like a Chicken", in small).
+"""Learn a style adapter from a few clips.
 
-A low-rank adapter on every transformer block's attention and feed-forward layers is trained on
-the style clips beside *prior* clips that the base model generates itself for everyday prompts
-(prior preservation): the adapter learns what makes the clips different, not the clips' content,
-so the style carries over to motions the clips never showed. The base weights are never changed
-(training runs on a private copy). Progress after every step; cancel raises `Cancelled` before
-anything is written.
+A style is first said in the base model's own words. The base model was trained with style words
+("like an elderly person", "wearily", ...; `style_words`): each moves its condition vector in a
+direction, averaged here over everyday prompts so that it carries how a motion is done and never
+what is done. The adapter's condition shift (`lora.Adapter.shift`) is a mixture of those directions,
+started at the word under which the base model denoises the clips best and fitted to the clips
+(textual inversion inside the span of known style words). Sampling guides the shift like a word
+(`sampler.Guided`). A style the model knows by name is found in a few seconds; a new one gets the
+nearest mixture.
+
+With `LearnRequest.detail`, low-rank layers on every transformer block's attention and feed-forward
+layers also learn what words cannot say, beside *prior* clips the base model generates for everyday
+prompts (prior preservation, as in LoRA-MDM, "Dance Like a Chicken"). The base weights are never
+changed (training runs on a private copy). Progress after every step; cancel raises `Cancelled`
+before anything is written.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import torch
 
 from . import lora
 from . import representation as rep
+from . import style_words
 from .diffusion import Cancelled, Progress
 from ..body.motion import MotionClip
 from .style import StyleCard, StyleError, valid_name
@@ -41,7 +50,10 @@ CAPTION_DRAWS = 2
 """Diffusion steps, and noise draws at each, at which `caption` compares the prompts."""
 SHIFT_FIRST_STEPS = 100
 """Steps at the start of learning in which only the condition shift learns (at most a third)."""
-SHIFT_LR = 5e-3
+MIX_LR = 1e-2
+"""Learning rate of the style words' mixture weights (the shift)."""
+LOW_RANK_LR = 5e-4
+"""Learning rate of the low-rank layers (`LearnRequest.detail`)."""
 STYLE_TEXT_DROP = 0.25
 """Share of style windows trained without words (the style's shift stays)."""
 
@@ -73,9 +85,13 @@ class LearnRequest:
     """Weight of the prior clips' loss against the style clips' (0 = no prior preservation)."""
     prior_clips: int = 16
     shift: bool = True
-    """Learn a shift of the condition vector with the adapter (the style's own "word", `lora.Adapter.shift`),
-    trained on the style clips only; off, the style clips and the prior clips differ in nothing the
-    model reads but the motion itself."""
+    """Learn the style's shift of the condition vector (`lora.Adapter.shift`): a mixture of the style
+    words the base model was trained with, started at the likeliest for the clips and fitted to them."""
+    detail: bool = False
+    """Also train low-rank layers (rank `rank`, with prior preservation) for what no style word says.
+    Off by default: learned from five clips of two contents, they carried the clips' content into
+    other prompts (validation style bench: content 0.77 of the base model's against 0.82 without,
+    style recognised 0.81 against 0.82)."""
     seed: int = 0
     description: str = ""
     data: str = ""
@@ -110,6 +126,8 @@ class LearnRequest:
             raise StyleError(f"Rank must be between 1 and 64; got {self.rank}.")
         if not 1 <= self.steps <= 20000:
             raise StyleError(f"Steps must be between 1 and 20000; got {self.steps}.")
+        if not (self.shift or self.detail):
+            raise StyleError("Nothing to learn: turn on the style's shift or its details (low-rank layers).")
         if not 0.0 <= self.prior_weight <= 10.0:
             raise StyleError(f"Prior weight must be between 0 and 10; got {self.prior_weight:g}.")
 
@@ -171,7 +189,7 @@ def caption(model, diffusion, feats: list[torch.Tensor], prompts=PRIOR_PROMPTS, 
     gen = torch.Generator().manual_seed(seed)
     out = []
     for f in feats:
-        x0 = ((f[:WINDOW * 2] - model.mean) / model.std)[None]
+        x0 = ((f[:min(WINDOW * 2, model.config.max_frames)] - model.mean) / model.std)[None]
         err = torch.zeros(len(prompts))
         for t in torch.tensor(CAPTION_STEPS).repeat_interleave(CAPTION_DRAWS):
             noise = torch.randn(x0.shape, generator=gen)
@@ -181,6 +199,31 @@ def caption(model, diffusion, feats: list[torch.Tensor], prompts=PRIOR_PROMPTS, 
             err += ((pred - x0) ** 2).mean(dim=(1, 2))
         out.append(prompts[int(err.argmin())])
     return out
+
+
+@torch.no_grad()
+def likeliest_word(model, diffusion, feats: list[torch.Tensor], texts: list[str], seed: int = 0) -> str:
+    """The style word (`style_words.STYLE_WORDS`) under which the base model denoises the clips best,
+    each clip with its own caption and the word's adverbs appended; read at `CAPTION_STEPS` like
+    `caption` (on the six styles of the validation split's style bench it names all six)."""
+    from .style_words import STYLE_WORDS, sentences
+    from .text import encode
+
+    names = list(STYLE_WORDS)
+    gen = torch.Generator().manual_seed(seed)
+    err = torch.zeros(len(names))
+    for f, text in zip(feats, texts):
+        per = [sentences([text], n) for n in names]
+        emb = torch.as_tensor(encode([s for group in per for s in group]))
+        owner = torch.tensor([k for k, group in enumerate(per) for _ in group])
+        x0 = ((f[:min(WINDOW * 2, model.config.max_frames)] - model.mean) / model.std)[None]
+        for t in torch.tensor(CAPTION_STEPS).repeat_interleave(CAPTION_DRAWS):
+            noise = torch.randn(x0.shape, generator=gen)
+            xt = diffusion.q_sample(x0, t[None], noise).expand(len(emb), -1, -1)
+            z = torch.zeros_like(xt)
+            e = ((model(xt, t.repeat(len(emb)), emb, z, z) - x0) ** 2).mean(dim=(1, 2))
+            err += torch.zeros(len(names)).index_add_(0, owner, e) / torch.bincount(owner, minlength=len(names))
+    return names[int(err.argmin())]
 
 
 def learn(generator, request: LearnRequest,
@@ -195,7 +238,9 @@ def learn(generator, request: LearnRequest,
     t0 = time.perf_counter()
     fps = generator.fps
     rng = random.Random(request.seed)
-    n_prior = request.prior_clips if request.prior_weight > 0 else 0
+    # the prior clips keep the low-rank layers from learning the clips' content; the shift alone
+    # cannot learn content (it is a mixture of style words), so without them no prior is needed
+    n_prior = request.prior_clips if request.prior_weight > 0 and request.detail else 0
     total = n_prior + request.steps
 
     def report(step):
@@ -224,24 +269,33 @@ def learn(generator, request: LearnRequest,
         if n_prior else None
 
     adapter = lora.create(model, valid_name(request.name), request.rank, seed=request.seed)
+    if not request.detail:
+        adapter.weights = {}
+    word, mix, basis = "", None, None
     if request.shift:
-        # a random "word" as far from no text as the everyday prompts' own embeddings are
-        with torch.no_grad():
-            words = model.text_proj(torch.as_tensor(encode(list(PRIOR_PROMPTS)))) - model.text_proj.bias
-        g = torch.Generator().manual_seed(request.seed + 1)
-        adapter.shift = torch.randn(model.config.width, generator=g) * float(words.std())
-    for t in adapter.parameters():
-        t.requires_grad_(True)
-    # First the shift alone (the low-rank layers still zero): it finds how the base model itself would
-    # say the style (pivotal tuning: textual inversion, then LoRA); then both.
-    first = min(SHIFT_FIRST_STEPS, request.steps // 3) if adapter.shift is not None else 0
-    rest = max(1, request.steps - first)
+        # The shift is a mixture of the style words' directions (each averaged over everyday prompts,
+        # so it says how, never what), started at the word the base model finds likeliest for the clips.
+        names = list(style_words.STYLE_WORDS)
+        word = likeliest_word(model, diffusion, style_feats, texts, seed=request.seed)
+        basis = torch.stack([style_words.direction(model, n, PRIOR_PROMPTS) for n in names])
+        mix = torch.zeros(len(names))
+        mix[names.index(word)] = 1.0
+        mix.requires_grad_(True)
+        adapter.shift = (mix @ basis).detach()
     low_rank = [t for pair in adapter.weights.values() for t in pair]
-    groups = [{"params": low_rank, "lr": 2e-3}]
-    lambdas = [lambda s: 0.0 if s < first else
-               min(1.0, (s - first + 1) / 20) * 0.5 * (1 + math.cos(math.pi * (s - first) / rest))]
-    if adapter.shift is not None:
-        groups.append({"params": [adapter.shift], "lr": SHIFT_LR})
+    for t in low_rank:
+        t.requires_grad_(True)
+    # With details: first the shift alone (the low-rank layers still zero), so the style is said in
+    # the model's own words before the layers learn what words cannot say; then both.
+    first = min(SHIFT_FIRST_STEPS, request.steps // 3) if mix is not None and low_rank else 0
+    rest = max(1, request.steps - first)
+    groups, lambdas = [], []
+    if low_rank:
+        groups.append({"params": low_rank, "lr": LOW_RANK_LR})
+        lambdas.append(lambda s: 0.0 if s < first else
+                       min(1.0, (s - first + 1) / 20) * 0.5 * (1 + math.cos(math.pi * (s - first) / rest)))
+    if mix is not None:
+        groups.append({"params": [mix], "lr": MIX_LR})
         lambdas.append(lambda s: min(1.0, (s + 1) / 10) * 0.5 * (1 + math.cos(math.pi * s / request.steps)))
     opt = torch.optim.AdamW(groups, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
@@ -252,13 +306,14 @@ def learn(generator, request: LearnRequest,
             x, valid, idx = _windows(style_feats, batch, rng, WINDOW, fps)
             x = (x - mean) / std
             text = style_emb[idx]
-            # a quarter of the style windows without words, so the unconditioned half of guidance
-            # carries the style too (otherwise guidance would subtract it)
+            # a quarter of the style windows without words: the style alone (no prompt) is the style too
             drop = torch.rand(batch, generator=gen) < STYLE_TEXT_DROP
             text = torch.where(drop[:, None], torch.zeros_like(text), text)
             t = torch.randint(0, diffusion.steps, (batch,), generator=gen)
             noise = torch.randn(x.shape, generator=gen)
             z = torch.zeros_like(x)
+            if mix is not None:
+                adapter.shift = mix @ basis
             lora.attach(model, adapter, 1.0)  # the style clips with the style's shift
             loss = _loss(model(diffusion.q_sample(x, t, noise), t, text, z, z, valid), x, valid)
             if n_prior and step >= first:
@@ -277,17 +332,23 @@ def learn(generator, request: LearnRequest,
             report(n_prior + step + 1)
     finally:
         lora.detach(model, adapter.name)
+        if mix is not None:
+            adapter.shift = (mix @ basis).detach()
     for t in adapter.parameters():
         t.requires_grad_(False)
     seconds = time.perf_counter() - t0
     data = request.data or (f"{len(request.clips)} clips, {request.seconds:.1f} s "
                             f"(read as: {', '.join(sorted(set(texts)))})")
+    words = {}
+    if mix is not None:
+        words = {n: round(float(w), 3) for n, w in zip(style_words.STYLE_WORDS, mix.detach()) if abs(float(w)) >= 0.01}
     card = StyleCard(name=adapter.name, base_model=generator.folder.name, base_version=generator.version,
-                     rank=request.rank, description=request.description, data=data, licence=request.licence,
-                     steps=request.steps, seconds=round(seconds, 1),
+                     rank=request.rank if request.detail else 0, description=request.description, data=data,
+                     licence=request.licence, steps=request.steps, seconds=round(seconds, 1),
                      hardware=f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
                      extra={"prior_weight": request.prior_weight, "prior_clips": n_prior, "captions": texts,
-                            "shift": request.shift})
+                            "shift": request.shift, "detail": request.detail, "start_word": word,
+                            "style_words": words})
     return adapter, card
 
 

@@ -196,7 +196,9 @@ def load(path: str | Path) -> tuple[Adapter, dict]:
     if shift is not None and shift.dim() != 1:
         raise ValueError("its condition shift is not a vector")
     rank = int(meta["rank"])
-    if any(d.shape[0] != rank or u.shape[1] != rank for d, u in weights.values()) or not weights:
+    if any(d.shape[0] != rank or u.shape[1] != rank for d, u in weights.values()):
         raise ValueError("its tensors do not match its rank")
+    if not weights and shift is None:
+        raise ValueError("it holds neither low-rank layers nor a condition shift")
     return (Adapter(meta.get("name", Path(path).stem), rank, float(meta["alpha"]), weights, shift),
             json.loads(meta["card"]))

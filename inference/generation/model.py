@@ -110,13 +110,23 @@ class CondShift(nn.Module):
         super().__init__()
         self.adapters: dict[str, tuple[torch.Tensor, float]] = {}
         self.merged: dict[str, torch.Tensor] = {}
+        self.gate: torch.Tensor | None = None
+        """(B,) per-row factor on every shift, or None (all rows shifted): guidance leaves the shift
+        out of its unconditioned rows (`sampler.Guided`), so a style is guided like a word."""
+
+    @property
+    def active(self) -> bool:
+        return any(strength for _, strength in self.adapters.values()) or bool(self.merged)
 
     def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        gate = None if self.gate is None else self.gate.to(device=cond.device, dtype=cond.dtype)[:, None]
         for shift, strength in self.adapters.values():
             if strength:
-                cond = cond + strength * shift.to(cond.dtype)
+                add = strength * shift.to(cond.dtype)
+                cond = cond + (add if gate is None else gate * add)
         for shift in self.merged.values():
-            cond = cond + shift.to(cond.dtype)
+            add = shift.to(cond.dtype)
+            cond = cond + (add if gate is None else gate * add)
         return cond
 
 

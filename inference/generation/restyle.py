@@ -79,7 +79,9 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
     q, root = _to_world(q[0].double().numpy(), root[0].double().numpy(), yaw, origin)
     q, root = _restore_known(q, root, clip, mask)
     contacts = contacts_from_motion(clip)
-    out = pin_planted_feet(MotionClip(continuous_twist(q), root, fps), contacts)
+    # the feet land where the action's own feet landed (a style may shorten the stride; the root path
+    # is the action's, so its footholds are in reach)
+    out = pin_planted_feet(MotionClip(continuous_twist(q), root, fps), contacts, footholds=clip)
     if source is not clip:  # back on the action's own frames: same length, same root path exactly
         out = out.at_rate(source.fps)
         idx = np.arange(source.num_frames).clip(max=out.num_frames - 1)

@@ -25,25 +25,40 @@ class Denoise(Protocol):
 class Guided:
     """Classifier-free guidance as a wrapper: the model with its condition bound, `denoise(x, t)`.
 
-    scale 1 (or no text at all) is the conditioned model itself, called once; otherwise the
-    conditioned and unconditioned estimates come from one batched call and are mixed as
-    uncond + scale * (cond - uncond).
+    The condition is the text and the attached style adapters' condition shifts (`model.CondShift`):
+    the unconditioned estimate has neither, so a learned style is guided as strongly as a style word
+    in the prompt would be. scale 1 (or no text and no style) is the conditioned model itself, called
+    once; otherwise the conditioned and unconditioned estimates come from one batched call and are
+    mixed as uncond + scale * (cond - uncond).
     """
 
     def __init__(self, model, text: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, scale: float = 1.0,
                  frame_mask: torch.Tensor | None = None):
         self.model, self.text, self.known, self.mask, self.frame_mask = model, text, known, mask, frame_mask
         self.scale = float(scale)
-        self.active = self.scale != 1.0 and bool(text.abs().sum() > 0)
-        if self.active:
-            self._text2 = torch.cat([text, torch.zeros_like(text)])
-            self._known2, self._mask2 = torch.cat([known, known]), torch.cat([mask, mask])
-            self._fm2 = None if frame_mask is None else torch.cat([frame_mask, frame_mask])
+        self._text2 = torch.cat([text, torch.zeros_like(text)])
+        self._known2, self._mask2 = torch.cat([known, known]), torch.cat([mask, mask])
+        self._fm2 = None if frame_mask is None else torch.cat([frame_mask, frame_mask])
+
+    @property
+    def active(self) -> bool:
+        """Whether guidance applies now (the styles attached to the model may change between calls)."""
+        shift = getattr(self.model, "cond_shift", None)
+        styled = shift is not None and shift.active
+        return self.scale != 1.0 and (bool(self.text.abs().sum() > 0) or styled)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if not self.active:
             return self.model(x, t, self.text, self.known, self.mask, self.frame_mask)
-        out = self.model(torch.cat([x, x]), torch.cat([t, t]), self._text2, self._known2, self._mask2, self._fm2)
+        shift = getattr(self.model, "cond_shift", None)
+        if shift is not None:
+            b = x.shape[0]
+            shift.gate = torch.cat([torch.ones(b), torch.zeros(b)])
+        try:
+            out = self.model(torch.cat([x, x]), torch.cat([t, t]), self._text2, self._known2, self._mask2, self._fm2)
+        finally:
+            if shift is not None:
+                shift.gate = None
         cond, uncond = out.chunk(2)
         return uncond + self.scale * (cond - uncond)
 

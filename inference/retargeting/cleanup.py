@@ -110,10 +110,13 @@ is not planted (a contact flag on a foot in full stride): pinning it would drag 
 metre and snap it free at the end. Slower slides (skating) are what locking is for."""
 
 
-def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, max_step=np.inf):
+def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, max_step=np.inf, spots=None):
     """Per-frame ankle goal and weight: an ankle that is planted stays on its spot; while only the toe
     is planted (heel off), the ankle goes where the planted toe and the current foot angle put it.
-    Contacts over which the joint moves more than `max_step` per frame on average are left alone."""
+    Contacts over which the joint moves more than `max_step` per frame on average are left alone.
+    spots: optional (ankle, toe) positions (T, 3) of another motion whose footholds these are (a
+    restyled action keeps the original's); by default each contact's own mean position."""
+    anchor_a, anchor_t = (pos_a, pos_t) if spots is None else spots
     T = len(flag_a)
     foot = pos_t - pos_a
     target = pos_a.copy()
@@ -124,12 +127,12 @@ def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, m
         return [(s, e) for s, e in contact_periods(flags)
                 if np.linalg.norm(np.diff(pos[s:e, :2], axis=0), axis=1).mean() <= max_step]
 
-    for s, e in contacts(flag_t, pos_t):
-        spot = pos_t[s:e].mean(axis=0)
+    for s, e in contacts(flag_t, pos_t if spots is None else anchor_t):
+        spot = anchor_t[s:e].mean(axis=0)
         spot[2] = max(spot[2], rest_t)
         periods.append((s, e, "toe", spot))
-    for s, e in contacts(flag_a, pos_a):
-        spot = pos_a[s:e].mean(axis=0)
+    for s, e in contacts(flag_a, pos_a if spots is None else anchor_a):
+        spot = anchor_a[s:e].mean(axis=0)
         spot[2] = max(spot[2], rest_a)
         periods.append((s, e, "ankle", spot))
 
@@ -172,6 +175,7 @@ def lock_feet_skeleton(
     blend_frames: int = 5,
     fps: float | None = None,
     soft: float = 0.0,
+    spots: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Local rotations of any skeleton with planted feet held in place.
 
@@ -180,6 +184,7 @@ def lock_feet_skeleton(
     rest_heights: lowest allowed heights of a planted ankle and toe (in the skeleton's up axis Z).
     fps: the motion's frame rate; given, feet flagged planted while in full stride are left alone.
     soft: soft reach of the leg IK (`two_bone_ik`).
+    spots: side -> (ankle, toe) world positions (T, 3) to plant on instead of the motion's own.
     """
     rot = rotations.copy()
     rest = skeleton.rest_local_rotations()
@@ -195,7 +200,7 @@ def lock_feet_skeleton(
         leg = np.linalg.norm(translations[0, k]) + np.linalg.norm(translations[0, a])
         max_step = np.inf if fps is None else MAX_PLANTED_SPEED * leg / fps
         weight, target = _ankle_targets(fa, ft, pos[:, a], pos_t, rest_heights[0], rest_heights[1], blend_frames,
-                                        max_step)
+                                        max_step, None if spots is None else spots[side])
         moved = weight > 0
         if not moved.any():
             continue
@@ -230,10 +235,12 @@ def contacts_from_motion(clip: MotionClip, thresholds: ContactThresholds = CONTA
     return ((feet[..., 2] - rest < height) & (vel < speed)).astype(np.float64)
 
 
-def pin_planted_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, blend_frames: int = 5) -> MotionClip:
+def pin_planted_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 0.5, blend_frames: int = 5,
+                     footholds: MotionClip | None = None) -> MotionClip:
     """The canonical clip with planted feet held in place, after sampling (the rig-side foot lock, for
     other proportions, is `RestAlignment.replant_feet_on_rig`). contacts: (T, 4) left ankle, left toe,
-    right ankle, right toe."""
+    right ankle, right toe. footholds: a clip of the same frames whose planted feet's places these
+    feet take (a restyle keeps the original's steps); by default each contact's own place."""
     contacts = np.asarray(contacts, dtype=np.float64)
     if contacts.shape != (clip.num_frames, 4):
         raise ValueError(f"contacts must have shape ({clip.num_frames}, 4); got {contacts.shape}")
@@ -242,9 +249,15 @@ def pin_planted_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 
     trans = np.tile(CANONICAL.offsets, (clip.num_frames, 1, 1))
     trans[:, 0] = clip.root_translation
     rest = CANONICAL.rest_pose()[1]
+    spots = None
+    if footholds is not None:
+        if footholds.num_frames != clip.num_frames:
+            raise ValueError(f"footholds must have {clip.num_frames} frames; got {footholds.num_frames}")
+        _, fpos = footholds.forward_kinematics()
+        spots = {side: (fpos[:, legs[2]], fpos[:, legs[3]]) for side, legs in _LEGS.items()}
     rot = lock_feet_skeleton(CANONICAL, clip.rotations, trans, _LEGS, flags, np.array([0.0, -1.0, 0.0]),
                              (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames, clip.fps,
-                             soft=SOFT_REACH)
+                             soft=SOFT_REACH, spots=spots)
     return MotionClip(rot, clip.root_translation, clip.fps)
 
 

@@ -1,5 +1,6 @@
 """Foot contact cleanup: planted feet stay put, the rest of the motion is left alone."""
 import numpy as np
+import pytest
 
 from inference.body import quat
 from inference.retargeting.cleanup import contact_periods, pin_planted_feet, two_bone_ik
@@ -61,6 +62,31 @@ def test_planted_foot_stops_sliding_and_nothing_else_changes():
     o1, _ = clip.forward_kinematics()
     o2, _ = out.forward_kinematics()
     assert quat.quat_angle(o1[10:30, J["left_ankle"]], o2[10:30, J["left_ankle"]]).max() < 0.01
+
+
+def test_a_restyled_foot_lands_where_the_original_foot_was_planted():
+    """Restyle keeps the action's steps: a redrawn leg that plants its foot a shorter stride away is
+    moved onto the original's foothold, not held on its own spot (which the kept root path carries
+    it away from)."""
+    n = 40
+    t = np.arange(n) / 20.0
+    rot = np.tile(quat.IDENTITY, (n, 22, 1))
+    rot[:, J["left_knee"]] = quat.from_axis_angle(np.array([1.0, 0, 0]), np.full(n, 0.5))
+    root = np.stack([np.zeros(n), -0.15 * t, np.full(n, 0.85)], 1)
+    original = MotionClip(rot, root, 20.0)
+    styled_rot = rot.copy()  # the redrawn hip swings the foot 10-20 cm off the original's place
+    styled_rot[:, J["left_hip"]] = quat.from_axis_angle(np.array([1.0, 0, 0]), 0.15 + 0.1 * np.sin(3 * t))
+    styled = MotionClip(styled_rot, root, 20.0)
+    contacts = np.zeros((n, 4))
+    contacts[10:30, :2] = 1.0
+    spot = original.positions()[10:30, J["left_ankle"]].mean(axis=0)
+    own = pin_planted_feet(styled, contacts).positions()[10:30, J["left_ankle"]]
+    kept = pin_planted_feet(styled, contacts, footholds=original).positions()[10:30, J["left_ankle"]]
+    # on the ground plane (a planted ankle is never put below its rest height)
+    assert np.linalg.norm(own[:, :2] - spot[:2], axis=-1).min() > 0.05, "its own spot is not the original's"
+    assert np.linalg.norm(kept[:, :2] - spot[:2], axis=-1).max() < 0.01
+    with pytest.raises(ValueError):
+        pin_planted_feet(styled, contacts, footholds=original.slice(0, 30))
 
 
 def test_half_turn_twist_flips_are_removed_without_moving_any_joint():

@@ -40,6 +40,35 @@ def test_guidance_mixes_conditioned_and_unconditioned_estimates():
                            model(x, t, torch.zeros_like(text), known, mask))
 
 
+def test_a_style_shift_is_guided_like_a_word_with_or_without_text():
+    """The unconditioned estimate has neither the text nor the style's condition shift, so guidance
+    strengthens a learned style as it strengthens a style word in the prompt; with no text, a style
+    alone still turns guidance on (in-betweening and part edits carry the style too)."""
+    from inference.generation import lora
+
+    model, text, known, mask = _setup()
+    x, t = torch.randn(1, 12, TINY.features), torch.tensor([300])
+    style = lora.create(model, "style", rank=2)
+    style.shift = torch.randn(TINY.width, generator=torch.Generator().manual_seed(3))
+    empty = torch.zeros_like(text)
+    with torch.no_grad():
+        plain_cond = model(x, t, text, known, mask)
+        plain_uncond = model(x, t, empty, known, mask)
+        with lora.applied(model, ((style, 1.0),)):
+            styled_cond = model(x, t, text, known, mask)
+            styled_empty = model(x, t, empty, known, mask)
+            got = Guided(model, text, known, mask, 2.5)(x, t)
+            alone = Guided(model, empty, known, mask, 2.5)(x, t)
+            unguided = Guided(model, text, known, mask, 1.0)(x, t)
+        after = Guided(model, empty, known, mask, 2.5)(x, t)
+    assert not torch.allclose(styled_cond, plain_cond, atol=1e-4), "the shift changes the conditioned estimate"
+    assert torch.allclose(got, plain_uncond + 2.5 * (styled_cond - plain_uncond), atol=1e-5)
+    assert torch.allclose(alone, plain_uncond + 2.5 * (styled_empty - plain_uncond), atol=1e-5)
+    assert torch.equal(unguided, styled_cond)
+    assert torch.equal(after, plain_uncond), "detached: no text and no style is the bare model again"
+    assert model.cond_shift.gate is None
+
+
 def test_sampler_takes_any_denoise_callable_and_keeps_known_values():
     _, _, known, mask = _setup()
     calls = []

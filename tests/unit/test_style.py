@@ -245,15 +245,32 @@ def test_learning_bad_input_has_a_message(clips, words):
         LearnRequest("mine", clips)
 
 
-def test_learning_changes_the_output_and_not_the_base(gen):
+@pytest.mark.parametrize("detail", [False, True])
+def test_learning_changes_the_output_and_not_the_base(gen, detail, tmp_path):
+    from inference.generation.style_words import STYLE_WORDS
+
     weights = {k: v.clone() for k, v in gen.model.state_dict().items()}
     clips = [_walk(80, seed=k) for k in range(3)]
-    a, card = learn(gen, LearnRequest("bouncy", clips, steps=6, prior_clips=2, texts=["a person walks"] * 3))
+    a, card = learn(gen, LearnRequest("bouncy", clips, steps=6, prior_clips=2, texts=["a person walks"] * 3,
+                                      detail=detail))
     assert all(torch.equal(weights[k], v) for k, v in gen.model.state_dict().items())
-    assert card.base_version == gen.version and card.rank == 8 and card.steps == 6
+    assert card.base_version == gen.version and card.steps == 6
+    assert card.extra["start_word"] in STYLE_WORDS and a.shift is not None
+    if detail:  # the low-rank layers learned something
+        assert card.rank == 8 and a.weights and any(float(up.abs().max()) > 0 for _, up in a.weights.values())
+    else:  # the style in known words only: no low-rank layers at all
+        assert card.rank == 0 and a.weights == {}
     with lora.applied(gen.model, [(a, 1.0)]):
         styled = gen.model(*_args())
     assert not torch.allclose(styled, gen.model(*_args()), atol=1e-4)
+    lib = StyleLibrary(tmp_path, read_only=())
+    b, _ = read_preset(lib.save(a, card).path)
+    assert torch.equal(b.shift, a.shift) and sorted(b.weights) == sorted(a.weights)
+
+
+def test_a_style_with_nothing_to_learn_is_refused(gen):
+    with pytest.raises(StyleError, match="Nothing to learn"):
+        LearnRequest("none", [_walk(80, seed=k) for k in range(3)], shift=False, detail=False)
 
 
 def test_cancel_during_learning_leaves_no_partial_file(gen, tmp_path):
