@@ -208,9 +208,6 @@ class MARIONETTE_OT_learn_style(_JobOperator, bpy.types.Operator):
         col.prop(self, "replace")
         n = sum(1 for a in bpy.data.actions if a.marionette_learn)
         col.label(text=f"{n} action(s) ticked to learn from", icon="ACTION")
-        # measured (benchmarks.style): styles taught with a walk and a gesture carry to both; taught
-        # with raised hands alone, walks stay unstyled
-        col.label(text="Tip: include walking and arm actions: the style carries to what it has seen", icon="INFO")
 
     def build(self, context):
         from ..inference.generation.learner import LearnRequest, learning_job

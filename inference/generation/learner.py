@@ -3,11 +3,11 @@
 A style is first said in the base model's own words. The base model was trained with style words
 ("like an elderly person", "wearily", ...; `style_words`): each moves its condition vector in a
 direction, averaged here over everyday prompts so that it carries how a motion is done and never
-what is done. The adapter's condition shift (`lora.Adapter.shift`) is a mixture of those directions,
-started at the word under which the base model denoises the clips best and fitted to the clips
-(textual inversion inside the span of known style words). Sampling guides the shift like a word
-(`sampler.Guided`). A style the model knows by name is found in a few seconds; a new one gets the
-nearest mixture.
+what is done. The adapter's condition shift (`lora.Adapter.shift`) is a mixture of those directions
+(weights kept at or above zero), started at the word under which the base model denoises the clips
+best and fitted to the clips (textual inversion inside the span of known style words). Sampling
+guides the shift like a word (`sampler.Guided`). A style the model knows by name is found at once; a
+new one gets the nearest mixture.
 
 With `LearnRequest.detail`, low-rank layers on every transformer block's attention and feed-forward
 layers also learn what words cannot say, beside *prior* clips the base model generates for everyday
@@ -51,7 +51,7 @@ CAPTION_DRAWS = 2
 SHIFT_FIRST_STEPS = 100
 """Steps at the start of learning in which only the condition shift learns (at most a third)."""
 MIX_LR = 1e-2
-"""Learning rate of the style words' mixture weights (the shift)."""
+"""Learning rate of the style words' mixture weights (the shift; kept at or above zero)."""
 LOW_RANK_LR = 5e-4
 """Learning rate of the low-rank layers (`LearnRequest.detail`)."""
 STYLE_TEXT_DROP = 0.25
@@ -329,6 +329,9 @@ def learn(generator, request: LearnRequest,
             loss.backward()
             opt.step()
             sched.step()
+            if mix is not None:  # a style is made of known styles, none of them taken away
+                with torch.no_grad():
+                    mix.clamp_(min=0.0)
             report(n_prior + step + 1)
     finally:
         lora.detach(model, adapter.name)

@@ -256,6 +256,7 @@ def test_learning_changes_the_output_and_not_the_base(gen, detail, tmp_path):
     assert all(torch.equal(weights[k], v) for k, v in gen.model.state_dict().items())
     assert card.base_version == gen.version and card.steps == 6
     assert card.extra["start_word"] in STYLE_WORDS and a.shift is not None
+    assert card.extra["style_words"] and min(card.extra["style_words"].values()) >= 0  # a mixture of known styles
     if detail:  # the low-rank layers learned something
         assert card.rank == 8 and a.weights and any(float(up.abs().max()) > 0 for _, up in a.weights.values())
     else:  # the style in known words only: no low-rank layers at all
