@@ -87,6 +87,9 @@ class LearnRequest:
     shift: bool = True
     """Learn the style's shift of the condition vector (`lora.Adapter.shift`): a mixture of the style
     words the base model was trained with, started at the likeliest for the clips and fitted to them."""
+    start: str = ""
+    """A style word to start from (a key of `style_words.STYLE_WORDS`), when the clips are known to be
+    in that style; empty: the word the base model finds likeliest for them."""
     detail: bool = False
     """Also train low-rank layers (rank `rank`, with prior preservation) for what no style word says.
     Off by default: learned from five clips of two contents, they carried the clips' content into
@@ -126,6 +129,8 @@ class LearnRequest:
             raise StyleError(f"Rank must be between 1 and 64; got {self.rank}.")
         if not 1 <= self.steps <= 20000:
             raise StyleError(f"Steps must be between 1 and 20000; got {self.steps}.")
+        if self.start and self.start not in style_words.STYLE_WORDS:
+            raise StyleError(f"Unknown style word '{self.start}'; known: {', '.join(style_words.STYLE_WORDS)}.")
         if not (self.shift or self.detail):
             raise StyleError("Nothing to learn: turn on the style's shift or its details (low-rank layers).")
         if not 0.0 <= self.prior_weight <= 10.0:
@@ -276,7 +281,7 @@ def learn(generator, request: LearnRequest,
         # The shift is a mixture of the style words' directions (each averaged over everyday prompts,
         # so it says how, never what), started at the word the base model finds likeliest for the clips.
         names = list(style_words.STYLE_WORDS)
-        word = likeliest_word(model, diffusion, style_feats, texts, seed=request.seed)
+        word = request.start or likeliest_word(model, diffusion, style_feats, texts, seed=request.seed)
         basis = torch.stack([style_words.direction(model, n, PRIOR_PROMPTS) for n in names])
         mix = torch.zeros(len(names))
         mix[names.index(word)] = 1.0

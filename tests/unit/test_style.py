@@ -269,9 +269,14 @@ def test_learning_changes_the_output_and_not_the_base(gen, detail, tmp_path):
     assert torch.equal(b.shift, a.shift) and sorted(b.weights) == sorted(a.weights)
 
 
-def test_a_style_with_nothing_to_learn_is_refused(gen):
+def test_a_style_with_nothing_to_learn_or_an_unknown_start_word_is_refused(gen):
+    clips = [_walk(80, seed=k) for k in range(3)]
     with pytest.raises(StyleError, match="Nothing to learn"):
-        LearnRequest("none", [_walk(80, seed=k) for k in range(3)], shift=False, detail=False)
+        LearnRequest("none", clips, shift=False, detail=False)
+    with pytest.raises(StyleError, match="Unknown style word 'zombie'"):
+        LearnRequest("none", clips, start="zombie")
+    a, card = learn(gen, LearnRequest("given", clips, steps=2, start="elderly", texts=["a person walks"] * 3))
+    assert card.extra["start_word"] == "elderly"
 
 
 def test_cancel_during_learning_leaves_no_partial_file(gen, tmp_path):
