@@ -1,5 +1,6 @@
 """Styles in Blender: learn from actions, keep the preset across re-registering, apply, restyle, bad input."""
 import importlib
+import json
 
 import numpy as np
 import pytest
@@ -46,6 +47,15 @@ def test_learn_apply_and_survive_reregistering(ext, scene, style_mod, package_na
         f.unlink()
     assert bpy.ops.marionette.learn_style(name="swaytest", steps=5) == {"FINISHED"}
     assert sorted(f.name for f in folder.glob("swaytest*")) == ["swaytest.json", "swaytest.safetensors"]
+    card = json.loads((folder / "swaytest.json").read_text())
+    assert card["extra"]["detail"] is False and card["rank"] == 0  # the style in known words only
+    for f in folder.glob("swaydetail*"):
+        f.unlink()
+    assert bpy.ops.marionette.learn_style(name="swaydetail", steps=5, detail=True) == {"FINISHED"}
+    card = json.loads((folder / "swaydetail.json").read_text())
+    assert card["extra"]["detail"] is True and card["rank"] > 0  # Learn Details: low-rank layers too
+    for f in folder.glob("swaydetail*"):
+        f.unlink()
     # the name is taken: refused, the preset untouched
     before = (folder / "swaytest.safetensors").read_bytes()
     with pytest.raises(RuntimeError, match="already exists"):
