@@ -409,15 +409,30 @@ class Generator:
 
 
 # ----------------------------------------------------------------------------- reference frames
-def _reference_frame(known: MotionClip, mask: np.ndarray) -> tuple[float, np.ndarray]:
-    """Yaw and ground origin of the model frame, taken from the first frame whose pelvis/root is known."""
+TRAVEL_FACING_M = 0.1
+"""A known root path that travels at least this far faces the model frame along its first stretch
+when no pelvis rotation is known (`_reference_frame`)."""
+
+
+def _reference_frame(known: MotionClip, mask: np.ndarray, facing: bool = False) -> tuple[float, np.ndarray]:
+    """Yaw and ground origin of the model frame, taken from the first frame whose pelvis/root is known.
+
+    The model was trained on windows that start facing its forward axis. With no pelvis rotation
+    known, the yaw comes from the known root path's first stretch (a character faces where it
+    walks), else 0. facing: `known` is a whole motion (restyle): its first frame's pelvis gives the yaw."""
     pel = rep.joint_feature_slices(0)
-    rows = np.flatnonzero(mask[:, pel].all(axis=1))
+    rows = [0] if facing else np.flatnonzero(mask[:, pel].all(axis=1))
+    rrows = np.flatnonzero(mask[:, 0:2].all(axis=1))
     yaw = 0.0
     if len(rows):
         m = rep.quat_to_matrix(torch.as_tensor(known.rotations[rows[0], 0]))
         yaw = float(rep.heading(m))
-    rrows = np.flatnonzero(mask[:, 0:2].all(axis=1))
+    elif len(rrows) > 1:
+        path = known.root_translation[rrows, :2]
+        far = np.flatnonzero(np.linalg.norm(path - path[0], axis=-1) >= TRAVEL_FACING_M)
+        if len(far):
+            d = path[far[0]] - path[0]
+            yaw = float(np.arctan2(d[1], d[0]) + np.pi / 2)  # as `rep.heading`: 0 when travelling along -Y
     origin = known.root_translation[rrows[0], :2] if len(rrows) else known.root_translation[0, :2]
     return yaw, np.asarray(origin, dtype=np.float64)
 

@@ -59,7 +59,7 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
     m, dev = generator.model, generator.device
     cons = Constraints.root_path(clip)
     mask = cons.mask
-    yaw, origin = _reference_frame(clip, mask)
+    yaw, origin = _reference_frame(clip, mask, facing=True)
     ref = _encode_world(clip, yaw, origin, fps).to(dev)
     start = (ref - m.mean) / m.std
     mask_t = torch.as_tensor(mask, dtype=torch.float32, device=dev)[None]
