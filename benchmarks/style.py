@@ -68,9 +68,8 @@ def style_probs(ev: Evaluator, clips: list[MotionClip]) -> tuple[np.ndarray, np.
     return torch.softmax(ev.model.style_head(emb), -1).numpy(), ev.model.content_head(emb).argmax(-1).numpy()
 
 
-def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, steps: int | None = None, shift: bool = True,
-            detail: bool = False,
-            verbose: bool = True, split: str = "test") -> dict:
+def measure(gen, meta, rot, root, ev: Evaluator, styles=STYLES, limit: int = 0, steps: int | None = None,
+            shift: bool = True, detail: bool = False, verbose: bool = True, split: str = "test") -> dict:
     from inference.generation.learner import DEFAULT_STEPS
 
     per_prompt = min(limit, PROMPTS_PER_STYLE) if limit else PROMPTS_PER_STYLE

@@ -36,6 +36,7 @@ class Guided:
                  frame_mask: torch.Tensor | None = None):
         self.model, self.text, self.known, self.mask, self.frame_mask = model, text, known, mask, frame_mask
         self.scale = float(scale)
+        self._has_text = bool(text.abs().sum() > 0)
         self._text2 = torch.cat([text, torch.zeros_like(text)])
         self._known2, self._mask2 = torch.cat([known, known]), torch.cat([mask, mask])
         self._fm2 = None if frame_mask is None else torch.cat([frame_mask, frame_mask])
@@ -45,7 +46,7 @@ class Guided:
         """Whether guidance applies now (the styles attached to the model may change between calls)."""
         shift = getattr(self.model, "cond_shift", None)
         styled = shift is not None and shift.active
-        return self.scale != 1.0 and (bool(self.text.abs().sum() > 0) or styled)
+        return self.scale != 1.0 and (self._has_text or styled)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if not self.active:

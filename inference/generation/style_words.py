@@ -35,11 +35,21 @@ def sentences(prompts, word: str) -> list[str]:
 
 
 @torch.no_grad()
-def direction(model, word: str, prompts) -> torch.Tensor:
-    """(width,) how `word`'s adverbs move the model's condition vector, averaged over `prompts`."""
+def directions(model, words, prompts) -> torch.Tensor:
+    """(len(words), width): how each word's adverbs move the model's condition vector, averaged over
+    `prompts` (the plain prompts encoded once)."""
     from .text import encode
 
-    styled = torch.as_tensor(encode(sentences(prompts, word)))
-    plain = torch.as_tensor(encode(list(prompts))).repeat_interleave(len(STYLE_WORDS[word]), 0)
+    plain = torch.as_tensor(encode(list(prompts)))
     w = model.text_proj.weight
-    return ((styled - plain).mean(0).to(w.device, w.dtype) @ w.T).detach().clone()
+    out = []
+    for word in words:
+        styled = torch.as_tensor(encode(sentences(prompts, word)))
+        diff = styled - plain.repeat_interleave(len(STYLE_WORDS[word]), 0)
+        out.append(diff.mean(0).to(w.device, w.dtype) @ w.T)
+    return torch.stack(out).detach().clone()
+
+
+def direction(model, word: str, prompts) -> torch.Tensor:
+    """(width,) how `word`'s adverbs move the model's condition vector, averaged over `prompts`."""
+    return directions(model, [word], prompts)[0]

@@ -127,11 +127,11 @@ def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, m
         return [(s, e) for s, e in contact_periods(flags)
                 if np.linalg.norm(np.diff(pos[s:e, :2], axis=0), axis=1).mean() <= max_step]
 
-    for s, e in contacts(flag_t, pos_t if spots is None else anchor_t):
+    for s, e in contacts(flag_t, anchor_t):
         spot = anchor_t[s:e].mean(axis=0)
         spot[2] = max(spot[2], rest_t)
         periods.append((s, e, "toe", spot))
-    for s, e in contacts(flag_a, pos_a if spots is None else anchor_a):
+    for s, e in contacts(flag_a, anchor_a):
         spot = anchor_a[s:e].mean(axis=0)
         spot[2] = max(spot[2], rest_a)
         periods.append((s, e, "ankle", spot))
