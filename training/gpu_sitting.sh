@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
 # One training sitting on a lent GPU machine (the `device` tool): the same train.py as on the CPU.
 # Here: python -m training.pack --out .gpu/pack; then run this there with .gpu carried.
-# Writes $OUT/models.tar (EMA and raw weights as model folders), $OUT/resume.pt, $OUT/log.jsonl.
+#
+# RUNS lists the runs trained side by side on the one GPU (each with its own batch-building workers),
+# as "name:extra arguments" separated by ";". A new run starts from the shipped weights
+# (--init assets/models/marionette-base); a deeper one starts with its extra blocks as the identity.
+# Writes $OUT/<run>_ema.tar and $OUT/<run>_model.tar (EMA and raw weights as model folders) and $OUT/<run>.log for each run.
 set -euo pipefail
 MIN=${MIN:-7}
-export PYTHONUNBUFFERED=1 MARIONETTE_CACHE=/tmp/mcache
+PY=${PY:-python3}
+RUNS=${RUNS:-gpu:}
+WORKERS=${WORKERS:-10}
+export PYTHONUNBUFFERED=1 MARIONETTE_CACHE=${MARIONETTE_CACHE:-/tmp/mcache}
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader || true
-python3 -m training.pack --unpack .gpu/pack --out /tmp/mcache/dataset
-python3 -m training.train --run gpu --data /tmp/mcache/dataset --init assets/models/marionette-base \
-  --batch "${BATCH:-256}" --lr "${LR:-6e-4}" --decay --minutes "$MIN" --workers 10 --log-every 200 --save-minutes 2 \
-  ${EXTRA:-} || true
-cp /tmp/mcache/runs/gpu/log.jsonl "$OUT/log.jsonl" || true
-mkdir -p /tmp/export
-python3 -m training.train --run gpu --data /tmp/mcache/dataset --export /tmp/export/ema --weights ema
-python3 -m training.train --run gpu --data /tmp/mcache/dataset --export /tmp/export/raw --weights model
-tar -C /tmp/export -cf "$OUT/models.tar" ema raw
-python3 - <<'PY'
-import os, torch
-ck = torch.load("/tmp/mcache/runs/gpu/ckpt.pt", map_location="cpu", weights_only=False)
-torch.save(dict(config=ck["config"], state=ck["state"],
-                model={k: v.half() if v.is_floating_point() and k not in ("mean", "std") else v for k, v in ck["model"].items()},
-                ema={k: v.half() if v.is_floating_point() and k not in ("mean", "std") else v for k, v in ck["ema"].items()}),
-           os.environ["OUT"] + "/resume.pt")
-PY
+[ -f "$MARIONETTE_CACHE/dataset/clips.json" ] || $PY -m training.pack --unpack .gpu/pack --out "$MARIONETTE_CACHE/dataset"
+IFS=';' read -ra specs <<< "$RUNS"
+for spec in "${specs[@]}"; do
+  name=${spec%%:*}
+  extra=${spec#*:}
+  # shellcheck disable=SC2086
+  $PY -m training.train --run "$name" --data "$MARIONETTE_CACHE/dataset" --init assets/models/marionette-base \
+    --batch "${BATCH:-256}" --lr "${LR:-6e-4}" --decay --minutes "$MIN" --workers "$WORKERS" --log-every 200 \
+    --save-minutes 2 $extra >"$OUT/$name.log" 2>&1 &
+done
+wait || true
+for spec in "${specs[@]}"; do
+  name=${spec%%:*}
+  for w in ema model; do
+    rm -rf "/tmp/export/$name/$w"
+    $PY -m training.train --run "$name" --data "$MARIONETTE_CACHE/dataset" --export "/tmp/export/$name/$w" \
+      --weights "$w" >>"$OUT/$name.log" 2>&1
+    tar -C "/tmp/export/$name" -cf "$OUT/${name}_$w.tar" "$w"
+  done
+  tail -3 "$OUT/$name.log"
+done
 ls -la "$OUT"

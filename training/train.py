@@ -190,6 +190,15 @@ def warm_start(model: Denoiser, folder: Path) -> list[str]:
             own[k] = state[k]
         else:
             fresh.append(k)
+    # Blocks the old model did not have (a deeper model) start as the identity: the blocks are
+    # pre-norm, so with the attention's and feed-forward's output layers at zero each new block
+    # passes its input through, and the deeper model starts exactly where the old one was.
+    new_blocks = {k.split(".")[1] for k in own if k.startswith("blocks.")} - {
+        k.split(".")[1] for k in state if k.startswith("blocks.")}
+    for i in new_blocks:
+        for layer in ("proj", "ff2"):
+            own[f"blocks.{i}.{layer}.weight"].zero_()
+            own[f"blocks.{i}.{layer}.bias"].zero_()
     model.load_state_dict(own)
     return fresh
 

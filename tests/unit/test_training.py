@@ -9,6 +9,7 @@ import torch
 from inference.body import quat
 from inference.generation import representation as rep
 from inference.generation.generate import Generator
+from inference.generation.model import Denoiser, ModelConfig
 from inference.generation.text import mirror_text
 from training import build_dataset as bd
 from training import train
@@ -226,3 +227,21 @@ def test_tremor_loss_charges_only_alternation_beyond_the_real_motions():
     w_pad = w.clone()
     w_pad[0, :] = 0
     assert float(train.tremor_excess(buzz, swing, w_pad)) == 0.0
+
+
+def test_a_deeper_model_warm_started_from_a_shallower_one_starts_where_it_was(tmp_path):
+    torch.manual_seed(0)
+    small = Denoiser(ModelConfig(width=32, layers=2, heads=2)).eval()
+    for p in small.parameters():  # trained-looking weights: nothing left at zero
+        torch.nn.init.normal_(p, std=0.1)
+    small.save(tmp_path / "small")
+    deep = Denoiser(ModelConfig(width=32, layers=4, heads=2)).eval()
+    fresh = train.warm_start(deep, tmp_path / "small")
+    assert fresh and all(k.startswith(("blocks.2.", "blocks.3.", "mean", "std")) for k in fresh)
+    deep.mean.copy_(small.mean), deep.std.copy_(small.std)
+    x, t = torch.randn(2, 12, small.config.features), torch.tensor([10, 700])
+    text, mask = torch.randn(2, 384), (torch.rand(2, 12, small.config.features) < 0.3).float()
+    with torch.no_grad():
+        a, b = small(x, t, text, x, mask), deep(x, t, text, x, mask)
+    assert torch.allclose(a, b, atol=1e-3), "the new blocks change the output at the start"
+    assert deep.blocks[3].ff1.weight.abs().sum() > 0, "the new blocks can still learn (only outputs zeroed)"
