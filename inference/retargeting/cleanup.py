@@ -108,6 +108,10 @@ MAX_PLANTED_SPEED = 0.8
 """Leg lengths per second. A "planted" foot that moves faster than this on average over its contact
 is not planted (a contact flag on a foot in full stride): pinning it would drag the leg over a
 metre and snap it free at the end. Slower slides (skating) are what locking is for."""
+PIN_MAX_SPEED = 1.0
+"""The same limit for the canonical foot lock after sampling (`pin_planted_feet`): the model's feet
+slide faster than a retargeted take's, and its skating lies between 0.8 and 1 leg length per second
+(validation skate ratio 0.126 at 0.8, 0.120 at 1.0; real takes about 0.11)."""
 
 
 def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, max_step=np.inf, spots=None):
@@ -176,13 +180,15 @@ def lock_feet_skeleton(
     fps: float | None = None,
     soft: float = 0.0,
     spots: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    max_speed: float = MAX_PLANTED_SPEED,
 ) -> np.ndarray:
     """Local rotations of any skeleton with planted feet held in place.
 
     legs: side -> (hip, knee, ankle, toe or -1), hip/knee/ankle each the parent of the next.
     flags: side -> (ankle planted, toe planted) per frame. The ankle keeps its world orientation.
     rest_heights: lowest allowed heights of a planted ankle and toe (in the skeleton's up axis Z).
-    fps: the motion's frame rate; given, feet flagged planted while in full stride are left alone.
+    fps: the motion's frame rate; given, feet flagged planted while in full stride are left alone
+    (faster than `max_speed` leg lengths per second on average over the contact).
     soft: soft reach of the leg IK (`two_bone_ik`).
     spots: side -> (ankle, toe) world positions (T, 3) to plant on instead of the motion's own.
     """
@@ -198,7 +204,7 @@ def lock_feet_skeleton(
         if t < 0:
             ft = np.zeros_like(ft)
         leg = np.linalg.norm(translations[0, k]) + np.linalg.norm(translations[0, a])
-        max_step = np.inf if fps is None else MAX_PLANTED_SPEED * leg / fps
+        max_step = np.inf if fps is None else max_speed * leg / fps
         weight, target = _ankle_targets(fa, ft, pos[:, a], pos_t, rest_heights[0], rest_heights[1], blend_frames,
                                         max_step, None if spots is None else spots[side])
         moved = weight > 0
@@ -257,7 +263,7 @@ def pin_planted_feet(clip: MotionClip, contacts: np.ndarray, threshold: float = 
         spots = {side: (fpos[:, legs[2]], fpos[:, legs[3]]) for side, legs in _LEGS.items()}
     rot = lock_feet_skeleton(CANONICAL, clip.rotations, trans, _LEGS, flags, np.array([0.0, -1.0, 0.0]),
                              (rest[_LEGS["left"][2], 2], rest[_LEGS["left"][3], 2]), blend_frames, clip.fps,
-                             soft=SOFT_REACH, spots=spots)
+                             soft=SOFT_REACH, spots=spots, max_speed=PIN_MAX_SPEED)
     return MotionClip(rot, clip.root_translation, clip.fps)
 
 
