@@ -183,9 +183,10 @@ class ContactThresholds:
 
 CONTACT_FEATURES = ContactThresholds(0.05, 0.5)
 """The model's four contact channels: what the training data says and known values carry."""
-CONTACT_PIN = ContactThresholds(0.06, 1.25)
+CONTACT_PIN = ContactThresholds(0.05, 1.25)
 """Feet pinned after sampling (the foot lock): low, and not in full stride (validation, 8-block
-weights: 0.05 m / 1.0 m/s left a skate ratio of 0.133; these, with `cleanup.PIN_MAX_SPEED`, 0.120)."""
+weights, one seed: 1.0 m/s left a skate ratio of 0.133, FID 25.6; 1.25 with `cleanup.PIN_MAX_SPEED`
+0.123, FID 26.1; a 6-cm height 0.120 but FID 27.0)."""
 CONTACT_RIG = ContactThresholds(0.04, 0.2)
 """Feet the rig-side relock holds still on a rig of other proportions: clearly planted ones."""
 CONTACT_PLANTED = ContactThresholds(0.03, 0.1)

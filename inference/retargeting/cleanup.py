@@ -109,9 +109,9 @@ MAX_PLANTED_SPEED = 0.8
 is not planted (a contact flag on a foot in full stride): pinning it would drag the leg over a
 metre and snap it free at the end. Slower slides (skating) are what locking is for."""
 PIN_MAX_SPEED = 1.0
-"""The same limit for the canonical foot lock after sampling (`pin_planted_feet`): the model's feet
-slide faster than a retargeted take's, and its skating lies between 0.8 and 1 leg length per second
-(validation skate ratio 0.126 at 0.8, 0.120 at 1.0; real takes about 0.11)."""
+"""The same limit for the canonical foot lock after sampling (`pin_planted_feet`), higher: the model's
+feet slide faster than a retargeted take's, many of them at 0.8-1 leg length per second (validation
+figures at `skeleton.CONTACT_PIN`). The rig-side relock keeps `MAX_PLANTED_SPEED`."""
 
 
 def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, max_step=np.inf, spots=None):
