@@ -280,20 +280,21 @@ def continuous_twist(rotations: np.ndarray) -> np.ndarray:
     rotations = np.asarray(rotations, dtype=np.float64)
     world, _ = CANONICAL.forward_kinematics(rotations)
     world = world.copy()
-    T = len(world)
-    single = [j for j in range(len(JOINT_NAMES)) if len(CANONICAL.children(j)) == 1]
+    single = np.array([j for j in range(len(JOINT_NAMES)) if len(CANONICAL.children(j)) == 1])
     offsets = CANONICAL.offsets[[CANONICAL.children(j)[0] for j in single]]
     offsets = offsets / np.linalg.norm(offsets, axis=-1, keepdims=True)
-    for t in range(1, T):
-        w = world[t, single]
-        # a half turn about unit axis a is the quaternion (0, a); world axis = w . offset
-        half = np.concatenate([np.zeros((len(single), 1)), quat.rotate(w, offsets)], axis=-1)
-        alt = quat.mul(half, w)
-        prev = world[t - 1, single]
-        better = np.abs(np.sum(alt * prev, -1)) > np.abs(np.sum(w * prev, -1))
-        world[t, np.array(single)[better]] = alt[better]
+    # The other twist of a bone is w * (0, a): a half turn about its own axis a (in its own frame).
+    # Right-multiplying both sides by the same unit quaternion keeps a dot product, so whether frame
+    # t's choice differs from frame t-1's depends only on the raw orientations of the two frames:
+    # frame t keeps its predecessor's choice when its raw twist is the nearer one, and the choices
+    # are the running parity of those switches (no loop over frames).
+    w = world[:, single]
+    half = np.concatenate([np.zeros(offsets.shape[:-1] + (1,)), offsets], axis=-1)
+    alt = quat.mul(w, np.broadcast_to(half, w.shape))
+    switch = np.abs(np.sum(alt[1:] * w[:-1], -1)) > np.abs(np.sum(w[1:] * w[:-1], -1))
+    parity = np.concatenate([np.zeros((1, len(single)), bool), np.cumsum(switch, axis=0) % 2 == 1])
+    world[:, single] = np.where(parity[..., None], alt, w)
     local = world.copy()
-    for j, p in enumerate(CANONICAL.parents):
-        if p >= 0:
-            local[:, j] = quat.mul(quat.conj(world[:, p]), world[:, j])
+    child = np.array([j for j, p in enumerate(CANONICAL.parents) if p >= 0])
+    local[:, child] = quat.mul(quat.conj(world[:, np.asarray(CANONICAL.parents)[child]]), world[:, child])
     return quat.make_continuous(local)
