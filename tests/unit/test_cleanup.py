@@ -141,3 +141,42 @@ def test_a_pinned_foot_under_a_straight_leg_does_not_make_the_knee_shiver():
     assert knee_alternation(soft) < 0.25 * knee_alternation(hard), (knee_alternation(soft), knee_alternation(hard))
     ankle = soft.positions()[:, J["left_ankle"]]
     assert np.linalg.norm(ankle - ankle.mean(axis=0), axis=-1).max() < 0.01
+
+
+def _crouched_sliding_left_foot(n=40, speed=0.005):
+    """A left leg bent as in a step, the hips gliding forward `speed` m a frame: the foot slides with
+    them (a generated foot that skates), the foot's angle constant."""
+    rot = np.tile(quat.IDENTITY, (n, 22, 1))
+    x = np.array([1.0, 0, 0])
+    rot[:, J["left_hip"]] = quat.from_axis_angle(x, np.full(n, -0.4))
+    rot[:, J["left_knee"]] = quat.from_axis_angle(x, np.full(n, 0.8))
+    rot[:, J["left_ankle"]] = quat.from_axis_angle(x, np.full(n, -0.4))
+    _, bent = CANONICAL.forward_kinematics(rot[:1])
+    drop = bent[0, J["left_ankle"], 2] - CANONICAL.rest_pose()[1][J["left_ankle"], 2]
+    root = np.stack([np.zeros(n), -speed * np.arange(n), np.full(n, 0.96 - drop)], 1)
+    return MotionClip(rot, root, 20.0)
+
+
+@pytest.mark.parametrize("heels", [[(4, 15)], [(4, 12), (24, 32)]])
+def test_the_ankle_glides_where_the_heel_lands_or_lifts_under_a_planted_toe(heels):
+    """The toe planted for 2 s while the heel comes down and lifts again (once, or twice) on a foot that
+    slides 5 mm a frame, as generated feet do: the toe's spot (its mean place over the contact) and
+    the heel's (over its own) are centimetres apart. The pinned ankle moves from one to the other over
+    several frames instead of jumping there in one (which popped the knee at every hand-over), and
+    holds still once the heel is down."""
+    from inference.retargeting.cleanup import HANDOVER_GLIDE
+
+    clip = _crouched_sliding_left_foot()
+    n = clip.num_frames
+    contacts = np.zeros((n, 4))
+    contacts[:, 1] = 1.0  # left toe
+    for a, b in heels:
+        contacts[a:b, 0] = 1.0  # left heel (ankle)
+    out = pin_planted_feet(clip, contacts)
+    ankle = out.positions()[:, J["left_ankle"]]
+    step = np.linalg.norm(np.diff(ankle, axis=0), axis=-1)
+    gap = max(0.005 * abs((n - 1) / 2 - (a + b - 1) / 2) for a, b in heels)  # toe's spot to a heel's
+    assert gap > 0.03
+    assert step.max() < 0.4 * gap, np.round(step, 3)
+    a, b = heels[0]
+    assert np.ptp(ankle[a + HANDOVER_GLIDE:b], axis=0).max() < 0.002
