@@ -120,7 +120,8 @@ def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, m
     is planted (heel off), the ankle goes where the planted toe and the current foot angle put it.
     Contacts over which the joint moves more than `max_step` per frame on average are left alone.
     spots: optional (ankle, toe) positions (T, 3) of another motion whose footholds these are (a
-    restyled action keeps the original's); by default each contact's own mean position."""
+    restyled action keeps the original's); by default each contact's own mean position.
+    glide_frames, glide_step: see the hand-over below (`lock_feet_skeleton`)."""
     anchor_a, anchor_t = (pos_a, pos_t) if spots is None else spots
     T = len(flag_a)
     foot = pos_t - pos_a
@@ -132,16 +133,14 @@ def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, m
         return [(s, e) for s, e in contact_periods(flags)
                 if np.linalg.norm(np.diff(pos[s:e, :2], axis=0), axis=1).mean() <= max_step]
 
-    heels = []
-    for s, e in contacts(flag_a, anchor_a):
-        spot = anchor_a[s:e].mean(axis=0)
-        spot[2] = max(spot[2], rest_a)
-        heels.append((s, e, spot))
     for s, e in contacts(flag_t, anchor_t):
         spot = anchor_t[s:e].mean(axis=0)
         spot[2] = max(spot[2], rest_t)
         periods.append((s, e, "toe", spot))
-    periods += [(s, e, "ankle", spot) for s, e, spot in heels]
+    for s, e in contacts(flag_a, anchor_a):
+        spot = anchor_a[s:e].mean(axis=0)
+        spot[2] = max(spot[2], rest_a)
+        periods.append((s, e, "ankle", spot))
 
     def goal(kind, spot, f):
         return spot if kind == "ankle" else spot - foot[f]
