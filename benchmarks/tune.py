@@ -39,6 +39,8 @@ def main(argv=None):
     ap.add_argument("--foot-lock", type=int, nargs="*", default=[0, 1])
     ap.add_argument("--eta", type=float, nargs="*", default=[defaults.ETA],
                     help="sampler stochasticity (0 deterministic DDIM, 1 ancestral)")
+    ap.add_argument("--drop-alternation", type=int, nargs="*", default=[int(defaults.DROP_ALTERNATION)],
+                    help="1: the sampler drops the frame-rate alternation from every estimate but the last")
     ap.add_argument("--seeds", type=int, default=1,
                     help="runs per setting, each with other seeds; figures are their means (the Nyquist "
                          "share is carried by a few clips and moves with the seed)")
@@ -63,8 +65,9 @@ def main(argv=None):
     gen = Generator(args.model, "cpu")
     rng = random.Random(1)
     prompts = [meta["texts"][rng.choice(c["texts"])] for c in val]
-    for steps, g, sm, fl, eta in itertools.product(args.steps, args.guidance, args.smoothing, args.foot_lock, args.eta):
-        gen.eta = eta
+    for steps, g, sm, fl, eta, drop in itertools.product(args.steps, args.guidance, args.smoothing, args.foot_lock,
+                                                         args.eta, args.drop_alternation):
+        gen.eta, gen.drop_alternation = eta, bool(drop)
         runs = []
         t0 = time.time()
         for r in range(args.seeds):
@@ -83,7 +86,7 @@ def main(argv=None):
                          "nyquist_median": float(np.median(nyq))})
         mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
         print(json.dumps({"steps": steps, "guidance": g, "smoothing": sm, "foot_lock": fl, "eta": eta,
-                          "seeds": args.seeds, "content_acc": round(mean["content_acc"], 3),
+                          "drop_alternation": drop, "seeds": args.seeds, "content_acc": round(mean["content_acc"], 3),
                           "style_acc": round(mean["style_acc"], 3), "fid": round(mean["fid"], 2),
                           "skate": round(mean["skate"], 3), "jitter": round(mean["jitter"], 1),
                           "nyquist_share": round(mean["nyquist_share"], 4),

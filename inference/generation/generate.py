@@ -108,6 +108,8 @@ class Generator:
         self.smoothing = float(self.config.smoothing)
         self.eta = defaults.ETA
         """The sampler's stochasticity (`sampler.sample_ddim`): 0 deterministic DDIM, 1 ancestral."""
+        self.drop_alternation = defaults.DROP_ALTERNATION
+        """Whether the sampler drops the frame-rate alternation from its estimates (`sampler.sample_ddim`)."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -395,7 +397,7 @@ class Generator:
                 timesteps = [t for t in timesteps if t <= top] or [0]
                 x = self.diffusion.q_sample(known_t, torch.full((1,), timesteps[0], device=dev), x)
             x0 = sample_ddim(denoise, x, timesteps, self.diffusion.alphas_cumprod, known_t, mask_t, callback,
-                             eta=self.eta, noise=step_noise(seed))
+                             eta=self.eta, noise=step_noise(seed), drop_alternation=self.drop_alternation)
         feats = rep.smooth(x0 * m.std + m.mean, self.smoothing if smoothing is None else smoothing)
         if use_known:
             # exact: known columns come from the reference, not from a normalise/denormalise round trip

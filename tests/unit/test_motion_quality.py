@@ -87,9 +87,10 @@ def test_lafan_protocol_scores_a_20fps_interpolator_like_interpolation():
 def test_generated_motion_does_not_buzz_at_the_frame_rate(shipped):
     """The top frequency bin (a period of two frames) of generated joint velocities: the typical clip
     (median over prompts and seeds) holds no more than 3x the share that the most buzzing of three
-    real takes of the same actions holds, and no clip more than 10 % (the weights the issue measured
-    put 58 % there). The issue's stricter target, every clip within 3x of real on the whole test
-    split, is `t2m_nyquist_share` in `make bench`: fast waving wrists still miss it."""
+    real takes of the same actions holds, and no clip more than 10x (the weights the issue measured
+    put 58 % there; before the sampler dropped the alternation from its estimates, the right-hand
+    wave of seed 0 held 2 %, 57x). The issue's target on the whole test split is
+    `t2m_nyquist_share` in `make bench`."""
     real = [real_take(f"dataset-2_{c}_normal_001.bvh") for c in ("walk", "wave-right-hand", "raise-up-both-hands")]
     limit = 3 * max(nyquist_share(c.positions(), FPS) for c in real)
     shares = {}
@@ -101,7 +102,8 @@ def test_generated_motion_does_not_buzz_at_the_frame_rate(shipped):
     worst = max(shares, key=shares.get)
     assert typical <= limit, (f"median {typical:.4f} of the joint-velocity energy at the frame-rate limit (real takes "
                               f"at most {limit / 3:.5f}); all: {shares}")
-    assert shares[worst] <= 0.1, f"{worst}: {shares[worst]:.3f} of the joint-velocity energy at the frame-rate limit"
+    assert shares[worst] <= 10 * limit / 3, (f"{worst}: {shares[worst]:.4f} of the joint-velocity energy at the "
+                                             f"frame-rate limit (real takes at most {limit / 3:.5f})")
 
 
 def test_keyed_walk_follows_the_keyed_path(shipped):

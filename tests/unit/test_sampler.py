@@ -1,9 +1,10 @@
 """The sampler in the k-diffusion shape: guidance is a wrapper, the loop a plain function."""
 import torch
 
-from inference.generation.diffusion import Diffusion, sample
+from inference.generation.diffusion import Diffusion, sample, spread_known
 from inference.generation.model import Denoiser, ModelConfig
-from inference.generation.sampler import Cancelled, Guided, initial_noise, sample_ddim, step_noise
+from inference.generation.sampler import (Cancelled, Guided, initial_noise, sample_ddim, step_noise,
+                                         without_alternation)
 
 TINY = ModelConfig(width=32, layers=1, heads=2, ff_mult=2, max_frames=24, window_frames=24, min_frames=4)
 
@@ -120,12 +121,46 @@ def test_fresh_noise_every_step_keeps_a_leaking_denoiser_from_building_up_a_trem
     known = torch.zeros(1, t_frames, f)
     mask = torch.zeros_like(known)
 
-    def tremor(eta):
+    def tremor(eta, drop=False):
         out = [sample_ddim(leaky, initial_noise(known, s), d.timesteps(10), d.alphas_cumprod, known, mask, eta=eta,
-                           noise=step_noise(s)) for s in range(12)]
+                           noise=step_noise(s), drop_alternation=drop) for s in range(12)]
         return float(torch.stack([_alternation(x - clean).pow(2).mean() for x in out]).mean())
 
     assert tremor(1.0) < 0.6 * tremor(0.0)
+    # dropping the alternation from every estimate but the last leaves only what the last step lets through
+    assert tremor(1.0, drop=True) < 0.1 * tremor(1.0)
+    assert tremor(0.0, drop=True) < 0.1 * tremor(0.0)
+
+
+def test_dropping_the_alternation_keeps_gestures_and_known_values():
+    fps, t_frames = 20.0, 80
+    time = torch.arange(t_frames) / fps
+    wave = torch.sin(2 * torch.pi * 2.0 * time)  # a 2-Hz hand wave
+    buzz = (-1.0) ** torch.arange(t_frames)  # a two-frame alternation
+    x = torch.stack([wave, wave + 0.5 * buzz, 0.5 * buzz, torch.sin(2 * torch.pi * 5.0 * time)], -1)[None]
+    out = without_alternation(x)
+    inner = slice(4, -4)
+    assert torch.allclose(out[0, :, 0][inner], wave[inner], atol=0.03)  # the wave passes (0.99 of it)
+    assert torch.allclose(out[0, :, 1], out[0, :, 0], atol=1e-5)  # the buzz on it goes, ends included
+    assert out[0, :, 2].abs().max() < 1e-5
+    assert 0.6 < out[0, inner, 3].std() / x[0, inner, 3].std() < 0.9  # 5 Hz keeps three quarters
+    # the sampler drops it from intermediate estimates only: known values stay exact, and the last
+    # estimate (the returned motion) is the denoiser's own
+    known = torch.zeros(1, t_frames, 4)
+    mask = torch.zeros_like(known)
+    mask[:, ::10] = 1
+    known[:, ::10] = 3.0
+    d = Diffusion(1000)
+    seen = []
+
+    def buzzing(xt, t):
+        seen.append(int(t[0]))
+        return x.clone()
+
+    out = sample_ddim(buzzing, initial_noise(known, 0), d.timesteps(5), d.alphas_cumprod, known, mask)
+    assert torch.equal(out[mask > 0], known[mask > 0])
+    assert torch.equal(out, spread_known(x, known, mask))  # the buzz of the last estimate is kept
+    assert seen == d.timesteps(5)
 
 
 def test_stochastic_sampling_is_repeatable_per_seed_and_keeps_known_values():
