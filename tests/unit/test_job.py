@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from inference.generation import job as jobs
+from inference.generation import defaults, job as jobs
 from inference.generation.generate import Generator
 from inference.generation.model import Denoiser, ModelConfig
 from inference.generation.request import GenerationRequest, PostProcess
@@ -91,5 +91,5 @@ def test_the_result_records_what_was_used(model_dir, monkeypatch):
 
     rec = json.loads(res.record(0))
     assert rec["seed"] == 4 and rec["prompt"] == "a person walks" and rec["steps"] == 3
-    assert rec["guidance"] == 2.5 and rec["styles"] == [] and rec["foot_lock"] is False
+    assert rec["guidance"] == defaults.GUIDANCE and rec["styles"] == [] and rec["foot_lock"] is False
     assert rec["model"] == model_dir.name and rec["model_version"] == res.model_version
