@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from inference.generation import representation as rep
 from inference.generation.diffusion import Diffusion
 from inference.generation.model import Denoiser, ModelConfig
+from inference.generation.sampler import ALTERNATION_KERNEL
 from inference.body.skeleton import canonical_forward_kinematics_torch
 
 from . import build_dataset
@@ -233,8 +234,9 @@ def losses(model, diffusion, x0, t, text, known, mask, valid, mean, std, fps, ge
         return _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight, tremor_weight)
 
 
-TREMOR_KERNEL = (1.0, 4.0, 6.0, 4.0, 1.0)
-"""Binomial weights (sum 16) over which `tremor_excess` averages a joint's even/odd alternation."""
+TREMOR_KERNEL = ALTERNATION_KERNEL
+"""Binomial weights (1, 4, 6, 4, 1) over which `tremor_excess` averages a joint's even/odd alternation:
+the sampler's (`sampler.without_alternation`), so training charges the alternation the sampler drops."""
 
 
 def tremor_excess(p_pos: torch.Tensor, t_pos: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from . import defaults
 from .diffusion import Cancelled, Progress, spread_known
 
 __all__ = ["Denoise", "Guided", "initial_noise", "step_noise", "without_alternation", "sample_ddim", "Cancelled",
@@ -117,7 +118,7 @@ def sample_ddim(
     callback: Callable[[Progress], bool | None] | None = None,
     eta: float = 0.0,
     noise: torch.Generator | None = None,
-    drop_alternation: bool = True,
+    drop_alternation: bool = defaults.DROP_ALTERNATION,
 ) -> torch.Tensor:
     """DDIM from `x` (noise) through descending `timesteps` to the clean estimate.
 
