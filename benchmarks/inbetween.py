@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from inference.body import quat
+from inference.generation import defaults
 from inference.generation.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, keyframe_mask
 from inference.body.motion import MotionClip
 from inference.body.skeleton import NUM_JOINTS
@@ -142,15 +143,16 @@ class Filler:
     """Runs the model the way an animator would: known frames + keyframe mask, no prompt, defaults."""
 
     def __init__(self, gen: Generator, steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE,
-                 smoothing: float | None = None, foot_lock: bool | None = None, prompt: str = ""):
-        self.gen, self.steps, self.guidance = gen, steps, guidance
+                 smoothing: float | None = None, foot_lock: bool | None = None, prompt: str = "",
+                 key_guidance: float = defaults.KEY_GUIDANCE):
+        self.gen, self.steps, self.guidance, self.key_guidance = gen, steps, guidance, key_guidance
         self.smoothing, self.foot_lock, self.prompt = smoothing, foot_lock, prompt
 
     def __call__(self, known: MotionClip, keys, seed: int) -> MotionClip:
         mask = keyframe_mask(known.num_frames, keys)
         return self.gen.generate(self.prompt, num_frames=known.num_frames, seed=seed, steps=self.steps,
                                  guidance=self.guidance, known=known, mask=mask, smoothing=self.smoothing,
-                                 foot_lock=self.foot_lock).clip
+                                 foot_lock=self.foot_lock, key_guidance=self.key_guidance).clip
 
     def lafan(self, window: MotionClip, gap: int, seed: int) -> MotionClip:
         """Fill frames CONTEXT .. CONTEXT+gap-1 of a 30-fps window at the model's 20 fps (see the module doc)."""
@@ -291,6 +293,8 @@ def main(argv=None):
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     ap.add_argument("--smoothing", type=float, default=None)
     ap.add_argument("--no-foot-lock", action="store_true")
+    ap.add_argument("--key-guidance", type=float, default=defaults.KEY_GUIDANCE,
+                    help="guidance on the keyed poses (1: none; default: the in-betweening's)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -299,7 +303,8 @@ def main(argv=None):
     meta, rot, root, _ = build_dataset.load()
     gen = Generator(args.model, "cpu")
     out = measure(gen, meta, rot, root, args.split, args.limit, steps=args.steps, guidance=args.guidance,
-                  smoothing=args.smoothing, foot_lock=False if args.no_foot_lock else None)
+                  smoothing=args.smoothing, foot_lock=False if args.no_foot_lock else None,
+                  key_guidance=args.key_guidance)
     print(json.dumps(out, indent=1))
     return 0
 

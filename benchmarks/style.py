@@ -156,11 +156,15 @@ def main(argv=None):
     ap.add_argument("--detail", action="store_true", help="also learn the low-rank layers (LearnRequest.detail)")
     ap.add_argument("--split", default="test", choices=["test", "val"],
                     help="where the style clips and restyled takes come from (val: for choosing settings)")
+    ap.add_argument("--style-guidance-factor", type=float, default=None,
+                    help="styles guided at this multiple of the text guidance (default: the Generator's)")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "style.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     meta, rot, root, _ = build_dataset.load()
     gen = Generator(args.model, "cpu")
+    if args.style_guidance_factor is not None:
+        gen.style_guidance_factor = args.style_guidance_factor
     out = measure(gen, meta, rot, root, Evaluator.load(), args.styles, args.limit, args.steps, not args.no_shift,
                   args.detail or args.no_shift, split=args.split)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from . import defaults
 from ..body.motion import MotionClip, MotionError
 from .representation import CONTACT, NUM_FEATURES, ROOT, joint_feature_slices
 from ..body.skeleton import BODY_PART_BY_NAME, BODY_PARTS, JOINT_NAMES, NUM_JOINTS
@@ -118,6 +119,10 @@ class Constraints:
     the known value and the draft's (a crossfade that the model then makes its own). Used where the
     known values would otherwise decide what the prompt should: a walk's kept legs pull regenerated
     arms back into the walk's swing. Whole joints (and root coordinates) only."""
+    key_guidance: float = 1.0
+    """Guidance on the known values (`sampler.Guided` known_scale): above 1 the free frames follow
+    what the known values imply more strongly than the model's own conditioning does. Keys set
+    `defaults.KEY_GUIDANCE`; kept body parts and root paths keep 1 (there the prompt should lead)."""
 
     def __post_init__(self):
         m = np.asarray(self.mask)
@@ -127,6 +132,8 @@ class Constraints:
         if m[:, CONTACT].any():
             raise MotionError("Foot contacts cannot be constrained; key the feet's rotations and the root instead.")
         object.__setattr__(self, "mask", m.astype(bool))
+        if not 0.0 <= float(self.key_guidance) <= 10.0:
+            raise MotionError(f"Key guidance must be between 0 and 10; got {self.key_guidance:g}.")
         if self.drafted is not None:
             d = np.clip(np.asarray(self.drafted, np.float64), 0.0, 1.0)
             if d.shape != m.shape or d[:, CONTACT].any():
@@ -145,16 +152,17 @@ class Constraints:
         if other.known is not self.known:
             raise MotionError("Constraints can only be combined over the same reference motion.")
         drafts = [d for d in (self.drafted, other.drafted) if d is not None]
-        return Constraints(self.known, self.mask | other.mask, np.maximum.reduce(drafts) if drafts else None)
+        return Constraints(self.known, self.mask | other.mask, np.maximum.reduce(drafts) if drafts else None,
+                           max(self.key_guidance, other.key_guidance))
 
     def with_draft(self, drafted: np.ndarray) -> "Constraints":
         """These constraints with `drafted` values taken from a prompt-only draft (see `drafted`)."""
-        return Constraints(self.known, self.mask, drafted)
+        return Constraints(self.known, self.mask, drafted, self.key_guidance)
 
     @classmethod
     def pose_keys(cls, known: MotionClip, frames) -> "Constraints":
         """Whole-pose keys: root and every joint on the given frames."""
-        return cls(known, keyframe_mask(known.num_frames, frames))
+        return cls(known, keyframe_mask(known.num_frames, frames), key_guidance=defaults.KEY_GUIDANCE)
 
     @classmethod
     def partial_keys(cls, known: MotionClip, keys: Mapping[int, Iterable[str]], root_frames=()) -> "Constraints":
@@ -164,7 +172,7 @@ class Constraints:
             m[int(frame), joint_columns(joints)] = True
         if len(root_frames):
             m[np.asarray(list(root_frames), dtype=int), ROOT] = True
-        return cls(known, m)
+        return cls(known, m, key_guidance=defaults.KEY_GUIDANCE)
 
     @classmethod
     def body_parts(cls, known: MotionClip, parts, keep: bool = True,

@@ -18,3 +18,17 @@ noise the denoiser lets through is not carried from step to step; 0 is determini
 DROP_ALTERNATION = True
 """Whether the sampler drops the even/odd frame alternation from every estimate but the last
 (`sampler.sample_ddim`); on validation it halved FID and brought the Nyquist share to the real takes'."""
+
+STYLE_GUIDANCE_FACTOR = 1.0
+"""Attached styles are guided at this multiple of the text guidance (`sampler.Guided` style_scale);
+1 guides a style like a word in the prompt. Stronger style guidance trades content for style
+(validation style bench: 1.25 read style 0.79 / content kept 0.88 / monotone 0.84 against 0.75 /
+0.90 / 0.90 at 1; 1.5: 0.83 / 0.87 / 0.83; 2: 0.89 / 0.74 / 0.76), so it stays at 1."""
+
+KEY_GUIDANCE = 3.0
+"""Guidance on keyed poses (`sampler.Guided` known_scale) when in-betweening: the in-between moves
+further from what the model would make with no keys towards what the keys imply. Validation
+(`benchmarks.inbetween --split val --limit 80 --key-guidance K`): L2P ratio 5 / 15 / 30 0.679 /
+0.584 / 0.567 at 1, 0.686 / 0.574 / 0.549 at 3, 0.714 / 0.561 / 0.622 at 5; on the split's 38
+windows of 6 s keyed every second, error / slerp 0.695 at 1, 0.643 at 1.75, 0.626 at 3, 0.623 at 3.5.
+Each step runs the model twice (with and without the keys)."""

@@ -110,6 +110,8 @@ class Generator:
         """The sampler's stochasticity (`sampler.sample_ddim`): 0 deterministic DDIM, 1 ancestral."""
         self.drop_alternation = defaults.DROP_ALTERNATION
         """Whether the sampler drops the frame-rate alternation from its estimates (`sampler.sample_ddim`)."""
+        self.style_guidance_factor = defaults.STYLE_GUIDANCE_FACTOR
+        """Attached styles are guided at this multiple of the text guidance (`sampler.Guided`)."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -168,6 +170,7 @@ class Generator:
         adapters: tuple = (),
         start: float = 0.0,
         drafted: np.ndarray | None = None,
+        key_guidance: float = 1.0,
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
@@ -182,6 +185,8 @@ class Generator:
         drafted: (T, 139) weights, values first drafted from the prompt alone (same seed, no known
         values), then held like known ones (weight 1) or blended into the sampler's start
         (`constraints.Constraints.drafted`); the run takes up to twice the steps.
+        key_guidance: guidance on the known values (`constraints.Constraints.key_guidance`); above 1
+        each step also runs the model without them.
         """
         if num_frames is None:
             if known is not None:
@@ -229,7 +234,7 @@ class Generator:
             return self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance, known=known,
                                  mask=mask | (drafted >= 1), callback=half(1), text_embedding=text_embedding,
                                  smoothing=smoothing, foot_lock=foot_lock, adapters=adapters,
-                                 start=start or (DRAFT_START if blended else 0.0))
+                                 start=start or (DRAFT_START if blended else 0.0), key_guidance=key_guidance)
         shortest = min(int(getattr(self.config, "min_frames", 1)), self.config.window_frames, self.max_frames)
         if num_frames < shortest:
             # Shorter than any training window: generate the shortest one (the extra frames free,
@@ -240,7 +245,7 @@ class Generator:
                 mask = np.concatenate([mask, np.zeros((shortest - num_frames, mask.shape[1]), bool)])
             res = self.generate(prompt, shortest, seed=seed, steps=steps, guidance=guidance, known=known, mask=mask,
                                 callback=callback, text_embedding=text_embedding, smoothing=smoothing,
-                                foot_lock=foot_lock, adapters=adapters, start=start)
+                                foot_lock=foot_lock, adapters=adapters, start=start, key_guidance=key_guidance)
             res.clip = res.clip.slice(0, num_frames)
             res.contacts = res.contacts[:num_frames]
             return res
@@ -257,7 +262,7 @@ class Generator:
         lock = self.config.foot_lock if foot_lock is None else foot_lock
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
-                                             smoothing, adapters, start)
+                                             smoothing, adapters, start, key_guidance)
             return Result(self._finish(q, root, known, mask, lock), contacts, int(seed), nearest)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
@@ -279,7 +284,7 @@ class Generator:
             m[context[a:b], POSE] = True
             ref = MotionClip(q_all[a:b], root_all[a:b], self.fps)
             q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k),
-                                             smoothing, adapters, start)
+                                             smoothing, adapters, start, key_guidance)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
         return Result(self._finish(q_all, root_all, known, mask, lock), contacts_all, int(seed), nearest)
@@ -302,7 +307,8 @@ class Generator:
             takes.append(self.generate(request.prompt, seconds=request.seconds, seed=seed, steps=request.steps,
                                        guidance=request.guidance, known=known, mask=mask, callback=on_step,
                                        smoothing=request.post.smoothing, foot_lock=request.post.foot_lock,
-                                       adapters=adapters, drafted=drafted))
+                                       adapters=adapters, drafted=drafted,
+                                       key_guidance=c.key_guidance if c is not None else 1.0))
         lock = self.config.foot_lock if request.post.foot_lock is None else request.post.foot_lock
         smoothing = self.smoothing if request.post.smoothing is None else request.post.smoothing
         return GenerationResult(request, tuple(takes), self.folder.name, self.version, str(self.device), bool(lock),
@@ -373,7 +379,7 @@ class Generator:
             a += hop
 
     def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None, adapters=(),
-                start: float = 0.0):
+                start: float = 0.0, key_guidance: float = 1.0):
         """One window: world-frame quaternions (T, 22, 4), root (T, 3), contacts (T, 4)."""
         dev, m = self.device, self.model
         use_known = known is not None and mask is not None and bool(mask.any())
@@ -388,7 +394,8 @@ class Generator:
             mask_t = torch.zeros_like(known_t)
         # the model is shared between requests: adapters are attached only while this request holds it
         with self._lock, lora.applied(m, adapters):
-            denoise = Guided(m, text, known_t, mask_t, guidance)
+            denoise = Guided(m, text, known_t, mask_t, guidance, style_scale=guidance * self.style_guidance_factor,
+                             known_scale=key_guidance)
             timesteps = self.diffusion.timesteps(steps)
             x = initial_noise(known_t, seed)
             if use_known and start > 0:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..body import quat
+from . import defaults
 from .constraints import Constraints, joint_columns
 from ..body.motion import MotionClip, MotionError
 from .representation import NUM_FEATURES, ROOT
@@ -87,7 +88,7 @@ def constraints(keys: KeyedPoses, model_fps: float) -> tuple[Constraints, np.nda
         cols = joint_columns([name])
         mask[np.ix_(idx[keys.joints[:, j]], cols)] = True
     mask[idx[keys.root], ROOT] = True
-    return Constraints(known, mask), idx
+    return Constraints(known, mask, key_guidance=defaults.KEY_GUIDANCE), idx
 
 
 def to_scene(clip: MotionClip, keys: KeyedPoses, idx: np.ndarray, frames: np.ndarray) -> MotionClip:

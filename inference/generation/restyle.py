@@ -72,8 +72,8 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
         with lora.applied(m, adapters):
             ac = diffusion.alphas_cumprod.to(dev)[ts[0]].float()
             x = ac.sqrt() * start + (1 - ac).sqrt() * initial_noise(start, seed)
-            x0 = sample_ddim(Guided(m, text, start, mask_t, guidance), x, ts, diffusion.alphas_cumprod, start, mask_t,
-                             callback)
+            denoise = Guided(m, text, start, mask_t, guidance, style_scale=guidance * generator.style_guidance_factor)
+            x0 = sample_ddim(denoise, x, ts, diffusion.alphas_cumprod, start, mask_t, callback)
     feats = torch.where(mask_t > 0.5, ref, x0 * m.std + m.mean)
     q, root, _ = rep.decode(feats.float().cpu())
     q, root = _to_world(q[0].double().numpy(), root[0].double().numpy(), yaw, origin)

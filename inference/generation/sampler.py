@@ -32,38 +32,78 @@ class Guided:
     in the prompt would be. scale 1 (or no text and no style) is the conditioned model itself, called
     once; otherwise the conditioned and unconditioned estimates come from one batched call and are
     mixed as uncond + scale * (cond - uncond).
+
+    style_scale: how strongly the attached styles are guided, when not `scale`. With text and a style,
+    the estimate is then uncond + scale * (text - uncond) + style_scale * (styled - text), the text-only
+    estimate another row of the same call: the prompt is guided as without a style and the style on
+    top of it (composed guidance). style_scale == scale is the two-row mix above.
+
+    known_scale: guidance on the known values (keys). Above 1 it adds (known_scale - 1) * (cond -
+    cond without known values), one more row: the estimate moves further from the motion the model
+    would make with no keys towards the motion the keys imply (the in-between between the keys,
+    not only at them). 1 = the model's own conditioning.
     """
 
     def __init__(self, model, text: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, scale: float = 1.0,
-                 frame_mask: torch.Tensor | None = None):
+                 frame_mask: torch.Tensor | None = None, style_scale: float | None = None,
+                 known_scale: float = 1.0):
         self.model, self.text, self.known, self.mask, self.frame_mask = model, text, known, mask, frame_mask
         self.scale = float(scale)
+        self.style_scale = self.scale if style_scale is None else float(style_scale)
+        self.known_scale = float(known_scale)
         self._has_text = bool(text.abs().sum() > 0)
-        self._text2 = torch.cat([text, torch.zeros_like(text)])
-        self._known2, self._mask2 = torch.cat([known, known]), torch.cat([mask, mask])
-        self._fm2 = None if frame_mask is None else torch.cat([frame_mask, frame_mask])
+        self._has_known = bool(mask.any())
+
+    def _styled(self) -> bool:
+        shift = getattr(self.model, "cond_shift", None)
+        return shift is not None and shift.active
+
+    def weights(self) -> dict[tuple[bool, bool, bool], float]:
+        """Estimates to mix, {(text, styles, known values): weight}; the weights sum to 1."""
+        text, styled = self._has_text, self._styled()
+        full = (text, styled, True)
+        if styled and not text:
+            w = {full: self.style_scale, (False, False, True): 1.0 - self.style_scale}
+        elif styled and self.style_scale != self.scale:
+            w = {full: self.style_scale, (True, False, True): self.scale - self.style_scale,
+                 (False, False, True): 1.0 - self.scale}
+        elif text or styled:
+            w = {full: self.scale, (False, False, True): 1.0 - self.scale}
+        else:
+            w = {full: 1.0}
+        if self._has_known and self.known_scale != 1.0:
+            w[full] = w.get(full, 0.0) + self.known_scale - 1.0
+            key = (text, styled, False)
+            w[key] = w.get(key, 0.0) + 1.0 - self.known_scale
+        return {k: v for k, v in w.items() if v != 0.0}
 
     @property
     def active(self) -> bool:
         """Whether guidance applies now (the styles attached to the model may change between calls)."""
-        shift = getattr(self.model, "cond_shift", None)
-        styled = shift is not None and shift.active
-        return self.scale != 1.0 and (self._has_text or styled)
+        return len(self.weights()) > 1
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if not self.active:
+        weights = self.weights()
+        if len(weights) == 1:
             return self.model(x, t, self.text, self.known, self.mask, self.frame_mask)
+        rows = list(weights)
+        n, b = len(rows), x.shape[0]
+        none = torch.zeros_like(self.text)
+        text = torch.cat([self.text if r[0] else none for r in rows])
+        known = torch.cat([self.known if r[2] else torch.zeros_like(self.known) for r in rows])
+        mask = torch.cat([self.mask if r[2] else torch.zeros_like(self.mask) for r in rows])
+        fm = None if self.frame_mask is None else torch.cat([self.frame_mask] * n)
         shift = getattr(self.model, "cond_shift", None)
         if shift is not None:
-            b = x.shape[0]
-            shift.gate = torch.cat([torch.ones(b), torch.zeros(b)])
+            shift.gate = torch.cat([torch.full((b,), float(r[1])) for r in rows])
         try:
-            out = self.model(torch.cat([x, x]), torch.cat([t, t]), self._text2, self._known2, self._mask2, self._fm2)
+            out = self.model(torch.cat([x] * n), torch.cat([t] * n), text, known, mask, fm).chunk(n)
         finally:
             if shift is not None:
                 shift.gate = None
-        cond, uncond = out.chunk(2)
-        return uncond + self.scale * (cond - uncond)
+        # the first row (the full condition) plus weighted differences, as in uncond + s * (cond - uncond)
+        first = out[0]
+        return first + sum(weights[r] * (o - first) for r, o in zip(rows[1:], out[1:]))
 
 
 def initial_noise(like: torch.Tensor, seed: int) -> torch.Tensor:

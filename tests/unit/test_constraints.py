@@ -99,3 +99,25 @@ def test_training_masks_are_float_tensors_of_the_runtime_columns():
     m = masks.random_mask(30, random.Random(0), "keyframes_trajectory")
     assert m.dtype == torch.float32 and set(m.unique().tolist()) <= {0.0, 1.0}
     assert np.array_equal(m.numpy()[:, 0:2] > 0, trajectory_mask(30)[:, 0:2])
+
+
+def test_keys_are_guided_and_kept_parts_are_not():
+    """Keys (whole-pose, partial, and the In-between panel's) ask the sampler to follow what they imply
+    (`defaults.KEY_GUIDANCE`); kept body parts and root paths do not, so a part edit's prompt still
+    leads; combining keeps the stronger; a value outside 0-10 is refused."""
+    from inference.generation import defaults, inbetween
+    from inference.generation.inbetween import KeyedPoses
+
+    clip = _clip(41)
+    assert defaults.KEY_GUIDANCE > 1.0
+    assert Constraints.pose_keys(clip, [0, 20, 40]).key_guidance == defaults.KEY_GUIDANCE
+    assert Constraints.partial_keys(clip, {0: ["pelvis"], 40: ["pelvis"]}).key_guidance == defaults.KEY_GUIDANCE
+    parts = Constraints.body_parts(clip, ["left_leg", "right_leg"])
+    assert parts.key_guidance == 1.0 and Constraints.root_path(clip).key_guidance == 1.0
+    assert (parts | Constraints.pose_keys(clip, [0])).key_guidance == defaults.KEY_GUIDANCE
+    assert parts.with_draft(np.zeros_like(parts.mask, float)).key_guidance == 1.0
+    keys = KeyedPoses(np.array([1.0, 25.0, 49.0]), MotionClip(clip.rotations[:3], clip.root_translation[:3], 24.0),
+                      np.ones((3, len(JOINT_NAMES)), bool), np.ones(3, bool))
+    assert inbetween.constraints(keys, 20.0)[0].key_guidance == defaults.KEY_GUIDANCE
+    with pytest.raises(MotionError, match="Key guidance"):
+        Constraints(clip, keyframe_mask(41, [0]), key_guidance=-1.0)

@@ -70,6 +70,58 @@ def test_a_style_shift_is_guided_like_a_word_with_or_without_text():
     assert model.cond_shift.gate is None
 
 
+def test_a_style_can_be_guided_harder_than_the_prompt():
+    """Composed guidance: the prompt is guided as without the style and the style on top of it, so a
+    stronger style scale moves only the style's part; equal scales are the two-row mix exactly."""
+    from inference.generation import lora
+
+    model, text, known, mask = _setup()
+    x, t = torch.randn(1, 12, TINY.features), torch.tensor([300])
+    style = lora.create(model, "style", rank=2)
+    style.shift = torch.randn(TINY.width, generator=torch.Generator().manual_seed(3))
+    empty = torch.zeros_like(text)
+    with torch.no_grad():
+        plain_cond = model(x, t, text, known, mask)
+        plain_uncond = model(x, t, empty, known, mask)
+        with lora.applied(model, ((style, 1.0),)):
+            styled_cond = model(x, t, text, known, mask)
+            styled_empty = model(x, t, empty, known, mask)
+            composed = Guided(model, text, known, mask, 2.5, style_scale=5.0)(x, t)
+            same = Guided(model, text, known, mask, 2.5, style_scale=2.5)(x, t)
+            two_row = Guided(model, text, known, mask, 2.5)(x, t)
+            alone = Guided(model, empty, known, mask, 2.5, style_scale=5.0)(x, t)
+            style_only = Guided(model, text, known, mask, 1.0, style_scale=3.0)(x, t)
+        unstyled = Guided(model, text, known, mask, 2.5, style_scale=5.0)(x, t)
+    text_part = plain_uncond + 2.5 * (plain_cond - plain_uncond)
+    assert torch.allclose(composed, text_part + 5.0 * (styled_cond - plain_cond), atol=1e-5)
+    assert torch.equal(same, two_row)
+    assert torch.allclose(alone, plain_uncond + 5.0 * (styled_empty - plain_uncond), atol=1e-5)
+    assert torch.allclose(style_only, plain_cond + 3.0 * (styled_cond - plain_cond), atol=1e-5)
+    assert torch.allclose(unstyled, text_part, atol=1e-5), "no style attached: the style scale plays no part"
+    assert model.cond_shift.gate is None
+
+
+def test_key_guidance_moves_the_estimate_towards_what_the_keys_imply():
+    """known_scale w adds (w - 1) * (estimate with the keys - estimate without them), on top of the
+    text's guidance; 1 leaves the estimate as it was, and no keys means nothing to guide."""
+    model, text, known, mask = _setup()
+    x, t = torch.randn(1, 12, TINY.features), torch.tensor([400])
+    empty, none = torch.zeros_like(text), torch.zeros_like(known)
+    with torch.no_grad():
+        keyed = model(x, t, empty, known, mask)
+        free = model(x, t, empty, none, none)
+        got = Guided(model, empty, known, mask, 4.0, known_scale=2.5)(x, t)
+        plain = Guided(model, empty, known, mask, 4.0)(x, t)
+        text_keyed = model(x, t, text, known, mask)
+        text_free = model(x, t, text, none, none)
+        both = Guided(model, text, known, mask, 3.0, known_scale=2.0)(x, t)
+        no_keys = Guided(model, empty, known, torch.zeros_like(mask), 4.0, known_scale=2.5)(x, t)
+    assert torch.allclose(got, free + 2.5 * (keyed - free), atol=1e-5)
+    assert torch.equal(plain, keyed), "no text, no style, no key guidance: the bare model, one call"
+    assert torch.allclose(both, keyed + 3.0 * (text_keyed - keyed) + 1.0 * (text_keyed - text_free), atol=1e-5)
+    assert torch.equal(no_keys, model(x, t, empty, known, torch.zeros_like(mask)))
+
+
 def test_sampler_takes_any_denoise_callable_and_keeps_known_values():
     _, _, known, mask = _setup()
     calls = []
