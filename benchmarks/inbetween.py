@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from inference.body import quat
-from inference.generation import defaults
-from inference.generation.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator, keyframe_mask
+from inference.generation.constraints import Constraints
+from inference.generation.generate import DEFAULT_GUIDANCE, DEFAULT_STEPS, Generator
 from inference.body.motion import MotionClip
 from inference.body.skeleton import NUM_JOINTS
 
@@ -144,15 +144,16 @@ class Filler:
 
     def __init__(self, gen: Generator, steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE,
                  smoothing: float | None = None, foot_lock: bool | None = None, prompt: str = "",
-                 key_guidance: float = defaults.KEY_GUIDANCE):
+                 key_guidance: float | None = None):
         self.gen, self.steps, self.guidance, self.key_guidance = gen, steps, guidance, key_guidance
         self.smoothing, self.foot_lock, self.prompt = smoothing, foot_lock, prompt
 
     def __call__(self, known: MotionClip, keys, seed: int) -> MotionClip:
-        mask = keyframe_mask(known.num_frames, keys)
+        c = Constraints.pose_keys(known, keys)  # whole-pose keys, guided as the In-between panel's
+        kg = c.key_guidance if self.key_guidance is None else self.key_guidance
         return self.gen.generate(self.prompt, num_frames=known.num_frames, seed=seed, steps=self.steps,
-                                 guidance=self.guidance, known=known, mask=mask, smoothing=self.smoothing,
-                                 foot_lock=self.foot_lock, key_guidance=self.key_guidance).clip
+                                 guidance=self.guidance, known=known, mask=c.mask, smoothing=self.smoothing,
+                                 foot_lock=self.foot_lock, key_guidance=kg).clip
 
     def lafan(self, window: MotionClip, gap: int, seed: int) -> MotionClip:
         """Fill frames CONTEXT .. CONTEXT+gap-1 of a 30-fps window at the model's 20 fps (see the module doc)."""
@@ -293,7 +294,7 @@ def main(argv=None):
     ap.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     ap.add_argument("--smoothing", type=float, default=None)
     ap.add_argument("--no-foot-lock", action="store_true")
-    ap.add_argument("--key-guidance", type=float, default=defaults.KEY_GUIDANCE,
+    ap.add_argument("--key-guidance", type=float, default=None,
                     help="guidance on the keyed poses (1: none; default: the in-betweening's)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)

@@ -378,6 +378,12 @@ class Generator:
                 return out
             a += hop
 
+    def guided(self, text, known, mask, guidance: float, key_guidance: float = 1.0) -> Guided:
+        """The model with its condition bound, guided as this generator samples (styles at
+        `style_guidance_factor` times `guidance`); every sampling path (windows, restyle) builds it here."""
+        return Guided(self.model, text, known, mask, guidance, style_scale=guidance * self.style_guidance_factor,
+                      known_scale=key_guidance)
+
     def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None, adapters=(),
                 start: float = 0.0, key_guidance: float = 1.0):
         """One window: world-frame quaternions (T, 22, 4), root (T, 3), contacts (T, 4)."""
@@ -394,8 +400,7 @@ class Generator:
             mask_t = torch.zeros_like(known_t)
         # the model is shared between requests: adapters are attached only while this request holds it
         with self._lock, lora.applied(m, adapters):
-            denoise = Guided(m, text, known_t, mask_t, guidance, style_scale=guidance * self.style_guidance_factor,
-                             known_scale=key_guidance)
+            denoise = self.guided(text, known_t, mask_t, guidance, key_guidance)
             timesteps = self.diffusion.timesteps(steps)
             x = initial_noise(known_t, seed)
             if use_known and start > 0:

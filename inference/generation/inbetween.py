@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..body import quat
-from . import defaults
-from .constraints import Constraints, joint_columns
+from .constraints import Constraints
 from ..body.motion import MotionClip, MotionError
-from .representation import NUM_FEATURES, ROOT
 from ..body.skeleton import JOINT_NAMES, NUM_JOINTS
 
 
@@ -83,12 +81,8 @@ def constraints(keys: KeyedPoses, model_fps: float) -> tuple[Constraints, np.nda
     root = keys.poses.root_translation[seg] * (1 - a[:, None]) + keys.poses.root_translation[seg + 1] * a[:, None]
     rot[idx], root[idx] = keys.poses.rotations, keys.poses.root_translation  # exact, not a slerp at 0
     known = MotionClip(rot, root, model_fps)
-    mask = np.zeros((n, NUM_FEATURES), bool)
-    for j, name in enumerate(JOINT_NAMES):
-        cols = joint_columns([name])
-        mask[np.ix_(idx[keys.joints[:, j]], cols)] = True
-    mask[idx[keys.root], ROOT] = True
-    return Constraints(known, mask, key_guidance=defaults.KEY_GUIDANCE), idx
+    joints = {int(i): [name for name, on in zip(JOINT_NAMES, row) if on] for i, row in zip(idx, keys.joints)}
+    return Constraints.partial_keys(known, joints, root_frames=idx[keys.root]), idx
 
 
 def to_scene(clip: MotionClip, keys: KeyedPoses, idx: np.ndarray, frames: np.ndarray) -> MotionClip:

@@ -18,7 +18,7 @@ from . import lora
 from . import representation as rep
 from .constraints import Constraints
 from ..body.motion import MotionClip, MotionError
-from .sampler import Guided, Progress, initial_noise, sample_ddim
+from .sampler import Progress, initial_noise, sample_ddim
 
 DEFAULT_AMOUNT = 0.6
 """How far the action is noised before the styled model redraws it (0 = unchanged, 1 = from scratch)."""
@@ -72,8 +72,8 @@ def restyle(generator, clip: MotionClip, adapters, amount: float = DEFAULT_AMOUN
         with lora.applied(m, adapters):
             ac = diffusion.alphas_cumprod.to(dev)[ts[0]].float()
             x = ac.sqrt() * start + (1 - ac).sqrt() * initial_noise(start, seed)
-            denoise = Guided(m, text, start, mask_t, guidance, style_scale=guidance * generator.style_guidance_factor)
-            x0 = sample_ddim(denoise, x, ts, diffusion.alphas_cumprod, start, mask_t, callback)
+            x0 = sample_ddim(generator.guided(text, start, mask_t, guidance), x, ts, diffusion.alphas_cumprod, start,
+                             mask_t, callback)
     feats = torch.where(mask_t > 0.5, ref, x0 * m.std + m.mean)
     q, root, _ = rep.decode(feats.float().cpu())
     q, root = _to_world(q[0].double().numpy(), root[0].double().numpy(), yaw, origin)

@@ -41,10 +41,9 @@ def test_guidance_mixes_conditioned_and_unconditioned_estimates():
                            model(x, t, torch.zeros_like(text), known, mask))
 
 
-def test_a_style_shift_is_guided_like_a_word_with_or_without_text():
-    """The unconditioned estimate has neither the text nor the style's condition shift, so guidance
-    strengthens a learned style as it strengthens a style word in the prompt; with no text, a style
-    alone still turns guidance on (in-betweening and part edits carry the style too)."""
+def _styled_setup():
+    """`_setup` plus a style (a condition shift), an input, and the bare model's estimates with and
+    without text, each with and without the style."""
     from inference.generation import lora
 
     model, text, known, mask = _setup()
@@ -53,11 +52,22 @@ def test_a_style_shift_is_guided_like_a_word_with_or_without_text():
     style.shift = torch.randn(TINY.width, generator=torch.Generator().manual_seed(3))
     empty = torch.zeros_like(text)
     with torch.no_grad():
-        plain_cond = model(x, t, text, known, mask)
-        plain_uncond = model(x, t, empty, known, mask)
+        plain = model(x, t, text, known, mask), model(x, t, empty, known, mask)
         with lora.applied(model, ((style, 1.0),)):
-            styled_cond = model(x, t, text, known, mask)
-            styled_empty = model(x, t, empty, known, mask)
+            styled = model(x, t, text, known, mask), model(x, t, empty, known, mask)
+    return model, text, known, mask, x, t, style, empty, plain, styled
+
+
+def test_a_style_shift_is_guided_like_a_word_with_or_without_text():
+    """The unconditioned estimate has neither the text nor the style's condition shift, so guidance
+    strengthens a learned style as it strengthens a style word in the prompt; with no text, a style
+    alone still turns guidance on (in-betweening and part edits carry the style too)."""
+    from inference.generation import lora
+
+    model, text, known, mask, x, t, style, empty, (plain_cond, plain_uncond), (styled_cond, styled_empty) = \
+        _styled_setup()
+    with torch.no_grad():
+        with lora.applied(model, ((style, 1.0),)):
             got = Guided(model, text, known, mask, 2.5)(x, t)
             alone = Guided(model, empty, known, mask, 2.5)(x, t)
             unguided = Guided(model, text, known, mask, 1.0)(x, t)
@@ -75,17 +85,10 @@ def test_a_style_can_be_guided_harder_than_the_prompt():
     stronger style scale moves only the style's part; equal scales are the two-row mix exactly."""
     from inference.generation import lora
 
-    model, text, known, mask = _setup()
-    x, t = torch.randn(1, 12, TINY.features), torch.tensor([300])
-    style = lora.create(model, "style", rank=2)
-    style.shift = torch.randn(TINY.width, generator=torch.Generator().manual_seed(3))
-    empty = torch.zeros_like(text)
+    model, text, known, mask, x, t, style, empty, (plain_cond, plain_uncond), (styled_cond, styled_empty) = \
+        _styled_setup()
     with torch.no_grad():
-        plain_cond = model(x, t, text, known, mask)
-        plain_uncond = model(x, t, empty, known, mask)
         with lora.applied(model, ((style, 1.0),)):
-            styled_cond = model(x, t, text, known, mask)
-            styled_empty = model(x, t, empty, known, mask)
             composed = Guided(model, text, known, mask, 2.5, style_scale=5.0)(x, t)
             same = Guided(model, text, known, mask, 2.5, style_scale=2.5)(x, t)
             two_row = Guided(model, text, known, mask, 2.5)(x, t)
