@@ -378,7 +378,7 @@ def train(args) -> Path:
                                               prefetch_factor=4 if args.workers else None))
     sitting = dict(start_step=state["step"], hardware=hw, batch=args.batch, lr=args.lr, decay=args.decay,
                    part_mix=args.part_mix, smooth_weight=args.smooth_weight, balance=args.balance,
-                   clip_cap=args.clip_cap, tremor_weight=args.tremor_weight)
+                   clip_cap=args.clip_cap, tremor_weight=args.tremor_weight, low_noise=args.low_noise)
     state.setdefault("sittings", []).append(sitting)
 
     def save():
@@ -407,6 +407,9 @@ def train(args) -> Path:
             x0 = (rep.encode(q.to(device), r.to(device), sampler.fps) - mean) / std
             valid, text, mask = valid.to(device), text.to(device), mask.to(device)
             t = torch.randint(0, diffusion.steps, (args.batch,), device=device)
+            if args.low_noise:  # a share of the windows from the nearly clean fifth of the schedule
+                k = int(round(args.low_noise * args.batch))
+                t[:k] = torch.randint(0, diffusion.steps // 5, (k,), device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = losses(model, diffusion, x0, t, text, x0, mask, valid, mean, std, sampler.fps, args.geo_weight,
                          args.smooth_weight, args.tremor_weight)
@@ -509,6 +512,9 @@ def main(argv=None):
     ap.add_argument("--decay", action="store_true", help="anneal the learning rate to a tenth over --minutes")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--geo-weight", type=float, default=1.0)
+    ap.add_argument("--low-noise", type=float, default=0.0,
+                    help="share of each batch whose diffusion step is drawn from the lowest fifth of the schedule "
+                         "(nearly clean windows, where the denoiser must keep the detail it is given)")
     ap.add_argument("--text-dropout", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)

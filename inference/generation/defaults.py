@@ -19,6 +19,14 @@ DROP_ALTERNATION = True
 """Whether the sampler drops the even/odd frame alternation from every estimate but the last
 (`sampler.sample_ddim`); on validation it halved FID and brought the Nyquist share to the real takes'."""
 
+STEP_POWER = 1.5
+"""How the sampler's steps are spaced over the noise schedule (`diffusion.Diffusion.timesteps`): 1 evenly,
+1.5 crowded towards the noisy end (10 steps: t = 999, 962, 894, 807, 703, 585, 455, 314, 162, 0), where
+the motion's shape is decided. Validation (sitting 13's weights, 10 steps, guidance 4, 3 seeds): content
+0.930 -> 0.932, style 0.930 -> 0.940, FID 11.1 -> 9.8; the wrists of the 39 wave and goodbye takes'
+own sentences move twice as much (velocity energy 0.25 -> 0.49 m^2/s^2; real takes 2.82);
+in-betweening unchanged (L2P 30 0.549 -> 0.545, blocking 0.484 -> 0.489)."""
+
 STYLE_GUIDANCE_FACTOR = 1.0
 """Attached styles are guided at this multiple of the text guidance (`sampler.Guided` style_scale);
 1 guides a style like a word in the prompt. Stronger style guidance trades content for style

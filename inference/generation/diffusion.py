@@ -36,10 +36,19 @@ class Diffusion:
         shape = (-1,) + (1,) * (x0.dim() - 1)
         return ac.sqrt().view(shape) * x0 + (1 - ac).sqrt().view(shape) * noise
 
-    def timesteps(self, num_steps: int) -> list[int]:
-        """Descending training steps visited by a `num_steps` sampler (always ends at 0)."""
+    def timesteps(self, num_steps: int, power: float = 1.0) -> list[int]:
+        """Descending training steps visited by a `num_steps` sampler (from the top, always ends at 0).
+
+        power 1 spaces them evenly; above 1 they crowd towards the noisy end, where the motion's
+        large-scale shape (where it goes, whether an arm swings) is decided, and take longer strides
+        through the nearly clean end, where only detail is left to add.
+        """
         num_steps = max(1, min(int(num_steps), self.steps))
-        ts = torch.linspace(self.steps - 1, 0, num_steps).round().long().tolist()
+        if power == 1:
+            ts = torch.linspace(self.steps - 1, 0, num_steps).round().long().tolist()
+        else:
+            done = torch.linspace(0, 1, num_steps, dtype=torch.float64) ** float(power)
+            ts = ((1 - done) * (self.steps - 1)).round().long().tolist()
         return sorted(set(ts), reverse=True)
 
 

@@ -110,6 +110,8 @@ class Generator:
         """The sampler's stochasticity (`sampler.sample_ddim`): 0 deterministic DDIM, 1 ancestral."""
         self.drop_alternation = defaults.DROP_ALTERNATION
         """Whether the sampler drops the frame-rate alternation from its estimates (`sampler.sample_ddim`)."""
+        self.step_power = defaults.STEP_POWER
+        """How the sampler's steps crowd towards the noisy end (`diffusion.Diffusion.timesteps`; 1: evenly)."""
         self.style_guidance_factor = defaults.STYLE_GUIDANCE_FACTOR
         """Attached styles are guided at this multiple of the text guidance (`sampler.Guided`)."""
         self._lock = threading.Lock()
@@ -401,12 +403,13 @@ class Generator:
         # the model is shared between requests: adapters are attached only while this request holds it
         with self._lock, lora.applied(m, adapters):
             denoise = self.guided(text, known_t, mask_t, guidance, key_guidance)
-            timesteps = self.diffusion.timesteps(steps)
+            timesteps = self.diffusion.timesteps(steps, self.step_power)
             x = initial_noise(known_t, seed)
             if use_known and start > 0:
-                # from the draft in `known`, noised to `start` of the schedule (the steps above it skipped)
+                # from the draft in `known`, noised to `start` of the schedule (the steps above it skipped;
+                # evenly spaced: the noisy end the spacing crowds is not visited)
                 top = min(self.diffusion.steps - 1, int(round(start * self.diffusion.steps)))
-                timesteps = [t for t in timesteps if t <= top] or [0]
+                timesteps = [t for t in self.diffusion.timesteps(steps) if t <= top] or [0]
                 x = self.diffusion.q_sample(known_t, torch.full((1,), timesteps[0], device=dev), x)
             x0 = sample_ddim(denoise, x, timesteps, self.diffusion.alphas_cumprod, known_t, mask_t, callback,
                              eta=self.eta, noise=step_noise(seed), drop_alternation=self.drop_alternation)

@@ -131,6 +131,26 @@ def test_step_count_is_honoured(gen):
     assert seen == [1, 2, 3, 4, 5, 6]
 
 
+def test_full_runs_use_the_default_step_spacing_and_runs_from_a_draft_even_steps(gen, monkeypatch):
+    from inference.generation import defaults, generate as generate_module
+
+    seen = []
+    sample_ddim = generate_module.sample_ddim
+
+    def recording(denoise, x, timesteps, *args, **kw):
+        seen.append(list(timesteps))
+        return sample_ddim(denoise, x, timesteps, *args, **kw)
+
+    monkeypatch.setattr(generate_module, "sample_ddim", recording)
+    gen.generate(num_frames=20, steps=10, text_embedding=_text())
+    walk = _walk(20)
+    mask = np.zeros((20, rep.NUM_FEATURES), bool)
+    mask[0] = True
+    gen.generate(num_frames=20, steps=10, text_embedding=_text(), known=walk, mask=mask, start=0.5)
+    assert seen[0] == gen.diffusion.timesteps(10, defaults.STEP_POWER) != gen.diffusion.timesteps(10)
+    assert seen[1] == [444, 333, 222, 111, 0]  # from the draft at half the schedule: evenly, as before
+
+
 def test_bad_requests_are_explained(gen):
     with pytest.raises(MotionError, match="1 to 64 frames"):
         gen.generate(num_frames=TINY.max_frames + 1, text_embedding=_text())

@@ -125,6 +125,17 @@ def test_key_guidance_moves_the_estimate_towards_what_the_keys_imply():
     assert torch.equal(no_keys, model(x, t, empty, known, torch.zeros_like(mask)))
 
 
+def test_steps_can_crowd_towards_the_noisy_end():
+    d = Diffusion(1000)
+    assert d.timesteps(10) == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
+    crowded = d.timesteps(10, 1.5)
+    assert crowded[0] == 999 and crowded[-1] == 0 and len(crowded) == 10
+    strides = [a - b for a, b in zip(crowded, crowded[1:])]
+    assert all(s > 0 for s in strides)
+    assert all(a < b for a, b in zip(strides, strides[1:])), strides  # short strides where it is noisy
+    assert strides[0] < 111 < strides[-1]
+
+
 def test_sampler_takes_any_denoise_callable_and_keeps_known_values():
     _, _, known, mask = _setup()
     calls = []
