@@ -309,6 +309,16 @@ def _losses(pred, x0, mask, valid, mean, std, geo_weight, smooth_weight, tremor_
     return out
 
 
+def draw_steps(batch: int, steps: int, low_noise: float = 0.0, device="cpu") -> torch.Tensor:
+    """Each window's diffusion step: uniform over the schedule, but a `low_noise` share of the batch
+    from its nearly clean fifth, where the denoiser has to keep the detail it is given."""
+    t = torch.randint(0, steps, (batch,), device=device)
+    k = int(round(low_noise * batch))
+    if k:
+        t[:k] = torch.randint(0, steps // 5, (k,), device=device)
+    return t
+
+
 def hardware() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
@@ -406,10 +416,7 @@ def train(args) -> Path:
         with torch.no_grad():
             x0 = (rep.encode(q.to(device), r.to(device), sampler.fps) - mean) / std
             valid, text, mask = valid.to(device), text.to(device), mask.to(device)
-            t = torch.randint(0, diffusion.steps, (args.batch,), device=device)
-            if args.low_noise:  # a share of the windows from the nearly clean fifth of the schedule
-                k = int(round(args.low_noise * args.batch))
-                t[:k] = torch.randint(0, diffusion.steps // 5, (k,), device=device)
+            t = draw_steps(args.batch, diffusion.steps, args.low_noise, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = losses(model, diffusion, x0, t, text, x0, mask, valid, mean, std, sampler.fps, args.geo_weight,
                          args.smooth_weight, args.tremor_weight)

@@ -245,3 +245,14 @@ def test_a_deeper_model_warm_started_from_a_shallower_one_starts_where_it_was(tm
         a, b = small(x, t, text, x, mask), deep(x, t, text, x, mask)
     assert torch.allclose(a, b, atol=1e-3), "the new blocks change the output at the start"
     assert deep.blocks[3].ff1.weight.abs().sum() > 0, "the new blocks can still learn (only outputs zeroed)"
+
+
+def test_a_share_of_each_batch_can_come_from_the_nearly_clean_end_of_the_schedule():
+    from training.train import draw_steps
+
+    torch.manual_seed(0)
+    plain = draw_steps(4000, 1000)
+    assert 0.15 < (plain < 200).float().mean() < 0.25 and plain.max() >= 900
+    low = draw_steps(4000, 1000, low_noise=0.5)
+    assert (low[:2000] < 200).all()
+    assert 0.55 < (low < 200).float().mean() < 0.65
