@@ -350,7 +350,8 @@ def train(args) -> Path:
         print(f"resuming {run} at step {state['step']}", flush=True)
     else:
         config = ModelConfig(width=args.width, layers=args.layers, heads=args.heads, fps=meta["fps"],
-                             window_frames=args.max_frames, min_frames=args.min_frames, patch=args.patch)
+                             window_frames=args.max_frames, min_frames=args.min_frames, patch=args.patch,
+                             skip=args.skip)
         model = Denoiser(config)
         if args.init:
             fresh = warm_start(model, args.init)
@@ -519,6 +520,9 @@ def main(argv=None):
     ap.add_argument("--decay", action="store_true", help="anneal the learning rate to a tenth over --minutes")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--geo-weight", type=float, default=1.0)
+    ap.add_argument("--skip", type=float, default=0.0,
+                    help="new run: the estimate passes the noisy input through, scaled by the schedule, with "
+                         "this data scale (ModelConfig.skip; 0: off); the network learns what to change")
     ap.add_argument("--low-noise", type=float, default=0.0,
                     help="share of each batch whose diffusion step is drawn from the lowest fifth of the schedule "
                          "(nearly clean windows, where the denoiser must keep the detail it is given)")

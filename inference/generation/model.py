@@ -43,6 +43,12 @@ class ModelConfig:
     one linear layer, which leaves even and odd frames disagreeing (a tremor at the frame rate)."""
     fps: float = 20.0
     diffusion_steps: int = 1000
+    skip: float = 0.0
+    """0: the network's output is the clean-motion estimate (the shipped weights). Above 0, the scale of
+    the (normalised) data, and the estimate is EDM's preconditioned one (Karras et al. 2022): with
+    s2 = (1 - abar_t) / abar_t the noise's variance and d this scale, the input x_t / sqrt(abar_t)
+    times d^2 / (s2 + d^2) plus the network's output times sqrt(s2) d / sqrt(s2 + d^2). At low noise the
+    input passes through and the network adds only what it changes; at d = 1 this is v-prediction's."""
     smoothing: float = 0.0
     foot_lock: bool = True
     """Pin planted feet (from the predicted contacts) with leg IK after sampling."""
@@ -177,6 +183,10 @@ class Denoiser(nn.Module):
         # Statistics of the features, set from the training data; part of the weights.
         self.register_buffer("mean", torch.zeros(c.features))
         self.register_buffer("std", torch.ones(c.features))
+        if c.skip:
+            from .diffusion import cosine_alphas_cumprod
+
+            self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(c.diffusion_steps).float(), persistent=False)
 
     def forward(self, x_t, t, text, known, mask, frame_mask=None):
         """Predict the clean (normalised) motion.
@@ -204,8 +214,12 @@ class Denoiser(nn.Module):
             attn = keep[:, None, None, :]
         for blk in self.blocks:
             h = blk(h, attn)
-        out = self.output(self.norm(h[:, 1:])).reshape(b, tokens * p, -1)
-        return out[:, :n]
+        out = self.output(self.norm(h[:, 1:])).reshape(b, tokens * p, -1)[:, :n]
+        if self.config.skip:
+            a = self.alphas_cumprod[t].view(-1, 1, 1)  # float32 whatever the autocast: abar_t is near 1 at low noise
+            s2, d2 = (1 - a) / a, float(self.config.skip) ** 2
+            out = (x_t.float() / a.sqrt() * (d2 / (s2 + d2)) + out.float() * (s2 * d2 / (s2 + d2)).sqrt()).to(out.dtype)
+        return out
 
     def lora_layers(self) -> list[tuple[str, LoRALinear]]:
         return [(n, m) for n, m in self.named_modules() if isinstance(m, LoRALinear)]
