@@ -44,7 +44,7 @@ class Diffusion:
         through the nearly clean end, where only detail is left to add.
         """
         num_steps = max(1, min(int(num_steps), self.steps))
-        if power == 1:
+        if power == 1:  # exactly the steps every earlier release visited (float32 rounding included)
             ts = torch.linspace(self.steps - 1, 0, num_steps).round().long().tolist()
         else:
             done = torch.linspace(0, 1, num_steps, dtype=torch.float64) ** float(power)

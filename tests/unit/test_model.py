@@ -160,14 +160,14 @@ def test_bad_requests_are_explained(gen):
 
 def test_a_skip_model_passes_a_nearly_clean_input_through_and_loads_back(tmp_path):
     torch.manual_seed(1)
-    m = Denoiser(ModelConfig(width=32, layers=1, heads=2, max_frames=64, window_frames=32, dropout=0.0,
-                             skip=1.0)).eval()
+    small = dict(width=32, layers=1, heads=2, max_frames=64, window_frames=32, dropout=0.0)
+    m = Denoiser(ModelConfig(**small, skip=1.0)).eval()
     x = torch.randn(1, 20, rep.NUM_FEATURES)
     z = torch.zeros_like(x)
     text = torch.tensor(_text())[None]
     with torch.no_grad():
         clean, noisy = m(x, torch.tensor([0]), text, z, z), m(x, torch.tensor([999]), text, z, z)
-        plain = Denoiser(ModelConfig(width=32, layers=1, heads=2, max_frames=64, window_frames=32, dropout=0.0))
+        plain = Denoiser(ModelConfig(**small))
         plain.load_state_dict(m.state_dict())
         network = plain.eval()(x, torch.tensor([999]), text, z, z)
     assert (clean - x).abs().max() < 0.05 < (noisy - x).abs().max()
