@@ -403,13 +403,14 @@ class Generator:
         # the model is shared between requests: adapters are attached only while this request holds it
         with self._lock, lora.applied(m, adapters):
             denoise = self.guided(text, known_t, mask_t, guidance, key_guidance)
-            timesteps = self.diffusion.timesteps(steps, self.step_power)
+            from_draft = use_known and start > 0
+            # a run from a draft starts below the noisy end that the step spacing crowds: its steps stay even
+            timesteps = self.diffusion.timesteps(steps, 1.0 if from_draft else self.step_power)
             x = initial_noise(known_t, seed)
-            if use_known and start > 0:
-                # from the draft in `known`, noised to `start` of the schedule (the steps above it skipped;
-                # evenly spaced: the noisy end the spacing crowds is not visited)
+            if from_draft:
+                # from the draft in `known`, noised to `start` of the schedule (the steps above it skipped)
                 top = min(self.diffusion.steps - 1, int(round(start * self.diffusion.steps)))
-                timesteps = [t for t in self.diffusion.timesteps(steps) if t <= top] or [0]
+                timesteps = [t for t in timesteps if t <= top] or [0]
                 x = self.diffusion.q_sample(known_t, torch.full((1,), timesteps[0], device=dev), x)
             x0 = sample_ddim(denoise, x, timesteps, self.diffusion.alphas_cumprod, known_t, mask_t, callback,
                              eta=self.eta, noise=step_noise(seed), drop_alternation=self.drop_alternation)
