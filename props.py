@@ -50,6 +50,12 @@ class MARIONETTE_PG_settings(bpy.types.PropertyGroup):
         default=True,
     )
     character_type: bpy.props.EnumProperty(name="Character", items=CHARACTER_TYPES, default="CANONICAL")
+    read_prompt: bpy.props.BoolProperty(
+        name="Read Prompt",
+        description="Give the model your prompt as the closest sentence it was trained on with the motion and "
+                    "style your words name (shown after generating). Off: your words as written",
+        default=True,
+    )
     foot_lock: bpy.props.BoolProperty(
         name="Keep Feet Planted",
         description="Hold planted feet in place on your character (leg proportions differ from the motion's)",
@@ -124,6 +130,7 @@ class MARIONETTE_PG_job(bpy.types.PropertyGroup):
     progress: bpy.props.FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     status: bpy.props.StringProperty(default="")
     hint: bpy.props.StringProperty(default="", description="Note about the last prompt (e.g. far from the training data)")
+    read_as: bpy.props.StringProperty(default="", description="The training sentence the last prompt was read as")
 
 
 classes = (MARIONETTE_PG_inbetween, MARIONETTE_PG_settings, MARIONETTE_PG_bone_row, MARIONETTE_PG_variation, MARIONETTE_PG_job)

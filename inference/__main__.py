@@ -55,7 +55,7 @@ def cmd_generate(args) -> int:
     try:
         gen = Generator(args.model, args.device)
         res = gen.generate(args.prompt, seconds=args.seconds, seed=args.seed, steps=args.steps,
-                           guidance=args.guidance)
+                           guidance=args.guidance, read_prompt=not args.literal)
     except MotionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -64,6 +64,8 @@ def cmd_generate(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_bvh(out, clip_to_bvh(clip))
     print(f"wrote {out}: {clip.num_frames} frames at {clip.fps:g} fps ({time.perf_counter() - t0:.2f} s)")
+    if res.read_as:
+        print(f'read the prompt as "{res.read_as}" (--literal: as written)')
     return 0
 
 
@@ -77,6 +79,7 @@ def main(argv=None) -> int:
     g.add_argument("--prompt", required=True)
     g.add_argument("--seconds", type=float, default=4.0)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--literal", action="store_true", help="give the model the prompt as written, not as read")
     g.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     g.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     g.add_argument("--fps", type=float, default=0, help="resample to this rate (default: the model's)")

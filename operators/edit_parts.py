@@ -239,6 +239,7 @@ def write_results(job: EditJob, context) -> list:
     obj.animation_data.action = out[0]
     bridge.assign_action_slot(obj, out[0])
     state = context.window_manager.marionette_job
+    state.read_as = getattr(takes[0], "read_as", "") if takes else ""
     state.status = f"Edited {len(job.edited.joints)} joint(s) on frames {a}-{b}: {len(out)} take(s) in {job.elapsed:.1f} s"
     return out
 

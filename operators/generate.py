@@ -115,6 +115,7 @@ def write_results(job: GenerationJob, context) -> list:
         hint = f"{note} {hint}".strip()
     state = context.window_manager.marionette_job
     state.hint = hint
+    state.read_as = res0.read_as
     state.status = f"Generated {len(actions)} take(s) of {r.seconds:g} s in {job.elapsed:.1f} s"
     return actions
 
@@ -132,6 +133,7 @@ def make_request(context, settings) -> GenerationRequest:
         # Keep Feet Planted off means no foot lock at all: neither the rig-side one nor the runtime's
         post=PostProcess(foot_lock=None if settings.foot_lock else False),
         styles=style.active_styles(context),
+        read_prompt=settings.read_prompt,
     )
 
 

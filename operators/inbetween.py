@@ -163,6 +163,7 @@ def write_results(job: InbetweenJob, context) -> list:
     bridge.assign_action_slot(obj, out[0])
     state = context.window_manager.marionette_job
     state.hint = ""
+    state.read_as = getattr(takes[0], "read_as", "") if takes else ""
     where = "in place" if job.output == "IN_PLACE" else f"into {len(out)} new action(s)"
     state.status = (f"In-betweened {len(keys.frames)} keyed frames ({span[0]:g}-{span[1]:g}) {where}: "
                     f"{written} keys in {job.elapsed:.1f} s")

@@ -73,6 +73,7 @@ class MARIONETTE_PT_generate(_Panel, bpy.types.Panel):
         col.prop(settings, "root_motion", text="")
         col.prop(settings, "foot_lock")
         col = layout.column(align=True)
+        col.prop(settings, "read_prompt")
         col.prop(settings, "guidance")
         col.prop(settings, "steps")
         prefs = preferences.get(context)
@@ -92,6 +93,10 @@ class MARIONETTE_PT_generate(_Panel, bpy.types.Panel):
                          icon="PLAY")
             if job.status:
                 layout.label(text=job.status, icon="INFO")
+        if job.read_as and not job.running:
+            box = layout.box()
+            for k, line in enumerate(_wrap(f'Read as: "{job.read_as}"', 48)):
+                box.label(text=line, icon="INFO" if k == 0 else "BLANK1")
         if job.hint:
             box = layout.box()
             for k, line in enumerate(_wrap(job.hint, 48)):

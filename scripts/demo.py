@@ -96,6 +96,9 @@ def main(argv=None) -> int:
         hint = bpy.context.window_manager.marionette_job.hint
         if hint:
             print(f"demo: {hint}")
+        read_as = bpy.context.window_manager.marionette_job.read_as
+        if read_as:
+            print(f'demo: read the prompt as "{read_as}"')
     action = arm.animation_data.action
     first, last = (int(round(v)) for v in action.frame_range)
     scene.frame_start, scene.frame_end = first, last

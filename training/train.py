@@ -29,7 +29,7 @@ from inference.generation.model import Denoiser, ModelConfig
 from inference.generation.sampler import ALTERNATION_KERNEL
 from inference.body.skeleton import canonical_forward_kinematics_torch
 
-from . import build_dataset
+from . import build_dataset, reader
 from .masks import random_mask
 
 REPO = Path(__file__).resolve().parent.parent
@@ -452,7 +452,7 @@ def train(args) -> Path:
 
 
 def export(run_name: str, folder: Path, weights: str = "ema", defaults: dict | None = None) -> Path:
-    """Write the EMA (or raw) weights (fp16) + config.json + training.json + vocabulary to `folder`.
+    """Write the EMA (or raw) weights (fp16) + config.json + training.json + vocabulary + prompt reader to `folder`.
 
     defaults: sampling defaults for config.json (e.g. smoothing chosen on the validation split).
     """
@@ -463,6 +463,7 @@ def export(run_name: str, folder: Path, weights: str = "ema", defaults: dict | N
     st = ck["state"]
     model.save(folder)
     write_vocabulary(Path(folder), Path(st["args"]["data"]))
+    reader.write(Path(folder), Path(st["args"]["data"]))
     info = dict(run=run_name, weights=weights, steps=st["step"], hours=round(st["seconds"] / 3600, 3), hardware=st["hardware"],
                 data=st["data"], first_sitting_args=st["args"], sittings=st.get("sittings", []),
                 parameters=sum(p.numel() for p in model.parameters()))

@@ -52,6 +52,8 @@ class Result:
     seed: int
     nearest: list = field(default_factory=list)
     """[(training sentence, cosine similarity)], closest first; empty without a prompt or vocabulary."""
+    read_as: str = ""
+    """The training sentence the prompt was read as (`reader.PromptReader`); empty: used as written."""
 
     @property
     def familiar(self) -> bool:
@@ -141,6 +143,14 @@ class Generator:
         best = np.argsort(-sims)[:k]
         return [(texts[i], float(sims[i])) for i in best]
 
+    def reader(self):
+        """The model folder's prompt reader (`reader.PromptReader`), or None when it ships none."""
+        if not hasattr(self, "_reader"):
+            from .reader import PromptReader
+
+            self._reader = PromptReader.load(self.folder)
+        return self._reader
+
     def _vocabulary(self):
         if not hasattr(self, "_vocab"):
             self._vocab = None
@@ -173,6 +183,7 @@ class Generator:
         start: float = 0.0,
         drafted: np.ndarray | None = None,
         key_guidance: float = 1.0,
+        read_prompt: bool = True,
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
@@ -189,6 +200,9 @@ class Generator:
         (`constraints.Constraints.drafted`); the run takes up to twice the steps.
         key_guidance: guidance on the known values (`constraints.Constraints.key_guidance`); above 1
         each step also runs the model without them.
+        read_prompt: give the model the prompt as the training sentence the model folder's reader reads
+        it as (`reader.PromptReader`, named in `Result.read_as`); False: the prompt as written. Only
+        when the prompt is given as text (not as `text_embedding`).
         """
         if num_frames is None:
             if known is not None:
@@ -210,10 +224,23 @@ class Generator:
                 mask = np.zeros((num_frames, rep.NUM_FEATURES), bool)
             if mask.shape != (num_frames, rep.NUM_FEATURES):
                 raise MotionError(f"Mask must have shape ({num_frames}, {rep.NUM_FEATURES}); got {mask.shape}.")
+        own, read_as = None, ""  # the prompt's own embedding; the sentence it was read as
         if text_embedding is None:
             from .text import encode
 
-            text_embedding = encode(prompt or "")[0]
+            text_embedding = own = encode(prompt or "")[0]
+            reader = self.reader() if read_prompt and prompt and prompt.strip() else None
+            if reader is not None:
+                reading = reader.read(own)
+                text_embedding, read_as = reading.embedding, reading.sentence
+
+        def heard(res: Result) -> Result:
+            """What a run made of the prompt, on the result of a nested run given the read embedding."""
+            res.read_as = read_as
+            if own is not None:
+                res.nearest = self.nearest_known(own) if prompt and prompt.strip() else []
+            return res
+
         if drafted is not None and known is not None and np.asarray(drafted).any():
             from .constraints import apply_draft
 
@@ -233,10 +260,10 @@ class Generator:
             q[lo:hi], r[lo:hi] = part.rotations, part.root_translation
             known = apply_draft(known, drafted, MotionClip(q, r, known.fps))
             blended = ((drafted > 0) & (drafted < 1)).any()
-            return self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance, known=known,
-                                 mask=mask | (drafted >= 1), callback=half(1), text_embedding=text_embedding,
-                                 smoothing=smoothing, foot_lock=foot_lock, adapters=adapters,
-                                 start=start or (DRAFT_START if blended else 0.0), key_guidance=key_guidance)
+            return heard(self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance, known=known,
+                                       mask=mask | (drafted >= 1), callback=half(1), text_embedding=text_embedding,
+                                       smoothing=smoothing, foot_lock=foot_lock, adapters=adapters,
+                                       start=start or (DRAFT_START if blended else 0.0), key_guidance=key_guidance))
         shortest = min(int(getattr(self.config, "min_frames", 1)), self.config.window_frames, self.max_frames)
         if num_frames < shortest:
             # Shorter than any training window: generate the shortest one (the extra frames free,
@@ -250,8 +277,8 @@ class Generator:
                                 foot_lock=foot_lock, adapters=adapters, start=start, key_guidance=key_guidance)
             res.clip = res.clip.slice(0, num_frames)
             res.contacts = res.contacts[:num_frames]
-            return res
-        nearest = self.nearest_known(text_embedding) if prompt and prompt.strip() else []
+            return heard(res)
+        nearest = self.nearest_known(text_embedding if own is None else own) if prompt and prompt.strip() else []
         text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=self.device)[None]
         windows = self.windows(num_frames)
         total = steps * len(windows)
@@ -265,7 +292,7 @@ class Generator:
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
                                              smoothing, adapters, start, key_guidance)
-            return Result(self._finish(q, root, known, mask, lock), contacts, int(seed), nearest)
+            return Result(self._finish(q, root, known, mask, lock), contacts, int(seed), nearest, read_as)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
         q_all = np.tile(np.array([1.0, 0, 0, 0]), (num_frames, len(JOINT_NAMES), 1))
@@ -289,7 +316,7 @@ class Generator:
                                              smoothing, adapters, start, key_guidance)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
-        return Result(self._finish(q_all, root_all, known, mask, lock), contacts_all, int(seed), nearest)
+        return Result(self._finish(q_all, root_all, known, mask, lock), contacts_all, int(seed), nearest, read_as)
 
     def run(self, request: "GenerationRequest",
             callback: Callable[[Progress], bool | None] | None = None) -> "GenerationResult":
@@ -310,7 +337,8 @@ class Generator:
                                        guidance=request.guidance, known=known, mask=mask, callback=on_step,
                                        smoothing=request.post.smoothing, foot_lock=request.post.foot_lock,
                                        adapters=adapters, drafted=drafted,
-                                       key_guidance=c.key_guidance if c is not None else 1.0))
+                                       key_guidance=c.key_guidance if c is not None else 1.0,
+                                       read_prompt=request.read_prompt))
         lock = self.config.foot_lock if request.post.foot_lock is None else request.post.foot_lock
         smoothing = self.smoothing if request.post.smoothing is None else request.post.smoothing
         return GenerationResult(request, tuple(takes), self.folder.name, self.version, str(self.device), bool(lock),

@@ -83,6 +83,9 @@ class GenerationRequest:
     """Style presets to apply, each at its strength (several mix)."""
     post: PostProcess = field(default_factory=PostProcess)
     """Post-processing of the sampled motion."""
+    read_prompt: bool = True
+    """Give the model the prompt as the training sentence it reads as (`reader.PromptReader`); False:
+    as written."""
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(self.seeds))
@@ -120,7 +123,7 @@ class GenerationRequest:
             "prompt": self.prompt, "seconds": self.seconds, "scene_fps": self.scene_fps, "seeds": list(self.seeds),
             "steps": self.steps, "guidance": self.guidance, "device": self.device,
             "styles": [[s.name, s.strength] for s in self.styles],
-            "foot_lock": self.post.foot_lock, "smoothing": self.post.smoothing,
+            "foot_lock": self.post.foot_lock, "smoothing": self.post.smoothing, "read_prompt": self.read_prompt,
             "constraints": None if c is None else {"frames": c.num_frames, "known_values": int(c.mask.sum())},
         }
 
@@ -146,7 +149,8 @@ class GenerationResult:
     def record(self, take: int = 0) -> str:
         """JSON for one take, stored on its Action so the take can be regenerated exactly."""
         d = self.request.record()
-        d.update(seed=int(self.takes[take].seed) if self.takes else None, model=self.model_name,
+        d.update(seed=int(self.takes[take].seed) if self.takes else None,
+                 read_as=getattr(self.takes[take], "read_as", "") if self.takes else "", model=self.model_name,
                  model_version=self.model_version, device=self.device, foot_lock=self.foot_lock,
                  smoothing=self.smoothing)
         return json.dumps(d, sort_keys=True)

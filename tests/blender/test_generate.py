@@ -1,5 +1,6 @@
 """Text to motion through the Generate operator, with the shipped model, in the bpy module."""
 import importlib
+import json
 import threading
 
 import numpy as np
@@ -177,6 +178,23 @@ def test_unfamiliar_prompt_names_what_the_model_knows(ext, scene, gen_mod):
     _settings(scene, prompt="a person waves with the left hand", seconds=1.0)
     bpy.ops.marionette.generate()
     assert bpy.context.window_manager.marionette_job.hint == ""
+
+
+def test_the_panel_says_what_the_prompt_was_read_as_and_can_take_it_as_written(ext, scene, gen_mod):
+    bpy.ops.marionette.add_character(character_type="CANONICAL")
+    obj = bpy.context.view_layer.objects.active
+    state = bpy.context.window_manager.marionette_job
+    _settings(scene, prompt="someone retreats, stepping backwards", seconds=1.0)
+    assert scene.marionette.read_prompt, "on by default"
+    assert bpy.ops.marionette.generate() == {"FINISHED"}
+    record = json.loads(obj.animation_data.action["marionette_request"])
+    assert state.read_as and record["read_as"] == state.read_as and record["read_prompt"] is True
+    drawn, errors = _draw_panels()
+    assert "MARIONETTE_PT_generate" in drawn and not errors
+    scene.marionette.read_prompt = False
+    assert bpy.ops.marionette.generate() == {"FINISHED"}
+    record = json.loads(obj.animation_data.action["marionette_request"])
+    assert state.read_as == "" and record["read_as"] == "" and record["read_prompt"] is False
 
 
 def test_bad_input_gets_a_clear_message_and_changes_nothing(ext, scene, gen_mod, tmp_path, monkeypatch):

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from inference.generation.generate import Generator, default_model_dir
+from inference.generation.text import encode
+from training import reader as reader_build
 from inference.body.skeleton import JOINT_NAMES
 
 J = {n: i for i, n in enumerate(JOINT_NAMES)}
@@ -19,7 +21,8 @@ def shipped():
 
 def test_shipped_folder_is_complete_and_small():
     folder = default_model_dir()
-    for name in ("model.safetensors", "config.json", "MODEL_CARD.md", "training.json", "vocabulary.json"):
+    for name in ("model.safetensors", "config.json", "MODEL_CARD.md", "training.json", "vocabulary.json",
+                 "reader.npz", "reader.json"):
         assert (folder / name).is_file(), name
     assert (folder / "model.safetensors").stat().st_size < 40 * 2**20
     card = (folder / "MODEL_CARD.md").read_text()
@@ -53,3 +56,31 @@ def test_left_and_right_are_not_confused(shipped):
         pos = shipped.generate(f"a person raises the {side} hand", seconds=3.0, seed=2).clip.positions()
         up[side] = pos[:, J["left_wrist"], 2].max() - pos[:, J["right_wrist"], 2].max()
     assert up["left"] > 0.2 and up["right"] < -0.2
+
+
+def test_prompts_are_read_for_the_motion_their_words_name(shipped):
+    r = shipped.reader()
+    # the reader says back what each of its own sentences was labelled with
+    own = [r.contents[k] for k in r.bank_content]
+    assert np.mean([r.read(e).content == c for e, c in zip(r.bank, own)]) > 0.95
+    # prompts worded freely (training/paraphrases_dev.json): read 0.90 when the reader was built
+    prompts, truth = reader_build.dev_prompts()
+    got = [r.read(e).content for e in encode(prompts)]
+    assert np.mean([g == t for g, t in zip(got, truth)]) >= 0.85
+    # a prompt is given to the model as a sentence of the content it names, and the result says which
+    res = shipped.generate("someone retreats, stepping backwards", seconds=1.0, seed=0)
+    k = r.sentences.index(res.read_as)
+    assert r.contents[r.bank_content[k]] == "walk-back"
+    as_read = shipped.generate(seconds=1.0, seed=0, text_embedding=r.bank[k])
+    assert np.array_equal(res.clip.rotations, as_read.clip.rotations), "the model was given the sentence"
+    assert res.nearest == shipped.nearest_known(encode("someone retreats, stepping backwards")[0]), \
+        "how familiar the prompt is stays the prompt's own"
+    literal = shipped.generate("someone retreats, stepping backwards", seconds=1.0, seed=0, read_prompt=False)
+    assert literal.read_as == "" and not np.allclose(literal.clip.rotations, res.clip.rotations, atol=1e-3)
+
+
+def test_prompts_outside_the_labelled_motions_are_used_as_written(shipped):
+    for prompt in ("a person is salsa dancing", "zxqv blorp"):
+        read = shipped.generate(prompt, seconds=1.0, seed=3)
+        literal = shipped.generate(prompt, seconds=1.0, seed=3, read_prompt=False)
+        assert read.read_as == "" and np.array_equal(read.clip.rotations, literal.clip.rotations), prompt

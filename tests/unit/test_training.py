@@ -10,9 +10,10 @@ from inference.body import quat
 from inference.generation import representation as rep
 from inference.generation.generate import Generator
 from inference.generation.model import Denoiser, ModelConfig
+from inference.generation.reader import PromptReader
 from inference.generation.text import mirror_text
 from training import build_dataset as bd
-from training import train
+from training import reader, train
 from training.masks import MASK_KINDS, random_mask
 
 
@@ -134,6 +135,7 @@ def test_training_resumes_and_exports_a_loadable_model(tiny_dataset, tmp_path, m
     assert info["steps"] == 5 and info["data"]["exclude_style"] == ["happy"]
     res = Generator(out, "cpu").generate(num_frames=16, steps=2, text_embedding=np.zeros(384, np.float32))
     assert res.clip.num_frames == 16 and np.isfinite(res.clip.rotations).all()
+    assert PromptReader.load(out) is not None, "the exported folder reads prompts as the shipped one does"
 
 
 def test_styles_and_contents_can_be_left_out():
@@ -256,3 +258,38 @@ def test_a_share_of_each_batch_can_come_from_the_nearly_clean_end_of_the_schedul
     low = draw_steps(4000, 1000, low_noise=0.5)
     assert (low[:2000] < 200).all()
     assert 0.55 < (low < 200).float().mean() < 0.65
+
+
+def test_the_prompt_reader_learns_which_words_name_the_content_and_keeps_a_few_sentences_per_pair():
+    # one word (axis 0 or 1) says the content, another (3 or 4) the style, shared words (axis 2) dominate
+    rng = np.random.default_rng(0)
+    texts, emb, clips = [], [], []
+    for k, (content, style) in enumerate([("walk", "normal"), ("walk-back", "tired"), ("walk-back", "normal")]):
+        ids = []
+        for i in range(12):
+            v = np.zeros(384)
+            v[0 if content == "walk" else 1] = 0.3
+            v[3 if style == "normal" else 4] = 0.3
+            v[2] = 2.0
+            v[5:] = rng.normal(0, 0.05, 379)
+            ids.append(len(texts))
+            texts.append(f"{content} {style} {i}")
+            emb.append(v / np.linalg.norm(v))
+        clips.append(dict(content=content, style=style, split="train", texts=ids))
+    clips.append(dict(content="", style="", split="train", texts=list(range(len(texts), len(texts) + 12))))
+    for i in range(12):  # CMU captions
+        v = np.zeros(384)
+        v[6], v[2] = 1.0, 0.5
+        v[7:] = rng.normal(0, 0.05, 377)
+        texts.append(f"a person dances {i}")
+        emb.append(v / np.linalg.norm(v))
+    meta = dict(clips=clips, texts=texts)
+    arrays, sentences = reader.build(meta, np.array(emb, np.float32), per_pair=4)
+    assert len(sentences) == 12 and sentences[0] == "walk normal 0", "4 per (content, style), the first kept"
+    r = PromptReader(arrays, sentences)
+    back = np.zeros(384)
+    back[1], back[2], back[3] = 0.3, 2.0, 0.3
+    read = r.read(back / np.linalg.norm(back))
+    assert read.content == "walk-back" and read.sentence.startswith("walk-back normal")
+    assert r.read(v).sentence == "" and r.read(v).content == reader.FREE, "captions are used as written"
+    assert r.read(np.zeros(384)).sentence == "", "no prompt, nothing read"

@@ -1,0 +1,92 @@
+"""Reading a prompt as the model was taught to hear it.
+
+The sentence encoder places "she walks backwards slowly" nearest to a training sentence that walks
+forwards: its neighbourhoods follow the shared words (walk, slowly, she) more than the few that
+decide the motion. The reader (built by `training.reader`, shipped as reader.npz + reader.json in the
+model folder) names the content and the style a prompt asks for with two linear classifiers trained
+on the training sentences' labels, and the prompt is then given to the model as the training sentence
+of that content and style closest to it, which the model has learned to act out. A prompt about
+something the labelled data does not cover (a CMU caption's kind of motion), or one the reader is
+unsure of, is used as it is, and so is one that names a style its content was never performed in
+(no training sentence says both). Some contents were only ever performed in marked styles (every bow
+in the data is sad, elderly, childish, ...): a prompt for one of them that names no style is read as
+the closest sentence of any style, which is shown to the animator (the model has no plain bow to give).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FREE = "free"
+"""The reader's content for sentences outside the labelled contents: such prompts are used as written."""
+NORMAL = "normal"
+"""The style a prompt gets when it names none clearly."""
+MIN_CONTENT = 0.3
+"""Least probability of the likeliest content for a prompt to be read as a training sentence."""
+MIN_STYLE = 0.5
+"""Least probability of the likeliest style for it to be taken from the prompt (else `NORMAL`)."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    embedding: np.ndarray
+    """(384,) the embedding to condition on: the chosen training sentence's, or the prompt's own."""
+    sentence: str
+    """The training sentence the prompt was read as; empty when it is used as written."""
+    content: str
+    """The content the reader names (`FREE` for motions outside the labelled contents)."""
+    confidence: float
+    """The reader's probability for that content."""
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+class PromptReader:
+    def __init__(self, arrays: dict, sentences: list[str]):
+        self.content_w, self.content_b = arrays["content_w"], arrays["content_b"]
+        self.contents = [str(c) for c in arrays["content_classes"]]
+        self.style_w, self.style_b = arrays["style_w"], arrays["style_b"]
+        self.styles = [str(s) for s in arrays["style_classes"]]
+        self.bank = arrays["bank"].astype(np.float32)
+        self.bank_content, self.bank_style = arrays["bank_content"], arrays["bank_style"]
+        self.sentences = sentences
+        if not len(sentences) == len(self.bank) == len(self.bank_content) == len(self.bank_style):
+            raise ValueError("reader.npz and reader.json disagree on the number of sentences")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "PromptReader | None":
+        """The model folder's reader, or None when it has none (prompts are then used as written)."""
+        npz, js = Path(folder) / "reader.npz", Path(folder) / "reader.json"
+        if not (npz.is_file() and js.is_file()):
+            return None
+        with np.load(npz) as f:
+            arrays = {k: f[k] for k in f.files}
+        return cls(arrays, json.loads(js.read_text()))
+
+    def read(self, embedding: np.ndarray) -> Reading:
+        """How the model should hear a prompt embedding (unit vector; a zero vector is no prompt)."""
+        e = np.asarray(embedding, np.float32)
+        p = _softmax(self.content_w @ e + self.content_b)
+        k = int(p.argmax())
+        content, confidence = self.contents[k], float(p[k])
+        if content == FREE or confidence < MIN_CONTENT or not np.any(e):
+            return Reading(e, "", content, confidence)
+        q = _softmax(self.style_w @ e + self.style_b)
+        s = int(q.argmax())
+        named = q[s] >= MIN_STYLE
+        if not named and NORMAL in self.styles:
+            s = self.styles.index(NORMAL)
+        rows = np.flatnonzero((self.bank_content == k) & (self.bank_style == s))
+        if not len(rows):  # this content was never performed in that style
+            if named:  # the words ask for both: only they can say it, no training sentence does
+                return Reading(e, "", content, confidence)
+            rows = np.flatnonzero(self.bank_content == k)  # no style named: the closest sentence of any
+        best = int(rows[np.argmax(self.bank[rows] @ e)])
+        return Reading(self.bank[best].copy(), self.sentences[best], content, confidence)
