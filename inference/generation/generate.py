@@ -234,11 +234,12 @@ class Generator:
                 reading = reader.read(own)
                 text_embedding, read_as = reading.embedding, reading.sentence
 
+        # how familiar the prompt is: its own embedding's, not the sentence's it was read as
+        nearest = self.nearest_known(text_embedding if own is None else own) if prompt and prompt.strip() else []
+
         def heard(res: Result) -> Result:
-            """What a run made of the prompt, on the result of a nested run given the read embedding."""
-            res.read_as = read_as
-            if own is not None:
-                res.nearest = self.nearest_known(own) if prompt and prompt.strip() else []
+            """A nested run's result (it was given the read embedding), with what this run made of the prompt."""
+            res.read_as, res.nearest = read_as, nearest
             return res
 
         if drafted is not None and known is not None and np.asarray(drafted).any():
@@ -278,7 +279,6 @@ class Generator:
             res.clip = res.clip.slice(0, num_frames)
             res.contacts = res.contacts[:num_frames]
             return heard(res)
-        nearest = self.nearest_known(text_embedding if own is None else own) if prompt and prompt.strip() else []
         text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=self.device)[None]
         windows = self.windows(num_frames)
         total = steps * len(windows)
