@@ -118,7 +118,7 @@ def check(folder: Path) -> dict:
 
     reader = PromptReader.load(folder)
     prompts, truth = dev_prompts()
-    readings = [reader.read(e) for e in encode(prompts)]
+    readings = [reader.read(e, p) for e, p in zip(encode(prompts), prompts)]
     got = [r.content for r in readings]
     return {"dev_prompts": len(prompts), "content_acc": float(np.mean([g == t for g, t in zip(got, truth)])),
             "readings": [[p, t, r.content, r.sentence] for p, t, r in zip(prompts, truth, readings)]}

@@ -231,7 +231,7 @@ class Generator:
             text_embedding = own = encode(prompt or "")[0]
             reader = self.reader() if read_prompt and prompt and prompt.strip() else None
             if reader is not None:
-                reading = reader.read(own)
+                reading = reader.read(own, prompt)
                 text_embedding, read_as = reading.embedding, reading.sentence
 
         # how familiar the prompt is: its own embedding's, not the sentence's it was read as

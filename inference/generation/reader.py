@@ -11,14 +11,21 @@ unsure of, is used as it is, and so is one that names a style its content was ne
 (no training sentence says both). Some contents were only ever performed in marked styles (every bow
 in the data is sad, elderly, childish, ...): a prompt for one of them that names no style is read as
 the closest sentence of any style, which is shown to the animator (the model has no plain bow to give).
+
+The encoder hears "left" and "right" as nearly the same word ("a man steps sideways towards his left"
+lands on a sentence that walks to the right), so the side is taken from the words: when the prompt
+names one side only, a content of the other side counts for its mirror image (`named_side`).
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .text import mirror_text
 
 FREE = "free"
 """The reader's content for sentences outside the labelled contents: such prompts are used as written."""
@@ -28,6 +35,19 @@ MIN_CONTENT = 0.3
 """Least probability of the likeliest content for a prompt to be read as a training sentence."""
 MIN_STYLE = 0.5
 """Least probability of the likeliest style for it to be taken from the prompt (else `NORMAL`)."""
+
+
+_SIDES = {"left": "left", "leftward": "left", "leftwards": "left", "lefthand": "left",
+          "right": "right", "rightward": "right", "rightwards": "right", "righthand": "right"}
+_SIDE_RE = re.compile(r"\b(" + "|".join(_SIDES) + r")\b", re.I)
+# "right" that names no side: "right away", "right now", "all right", "right after the jump", ...
+_NOT_A_SIDE_RE = re.compile(r"\ball right\b|\bright (away|now|after|before|here|there)\b", re.I)
+
+
+def named_side(text: str) -> str:
+    """The side ("left" or "right") a prompt or label names, or "" when it names neither or both."""
+    sides = {_SIDES[m.group(1).lower()] for m in _SIDE_RE.finditer(_NOT_A_SIDE_RE.sub(" ", text or ""))}
+    return sides.pop() if len(sides) == 1 else ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,10 @@ class PromptReader:
         self.bank = arrays["bank"].astype(np.float32)
         self.bank_content, self.bank_style = arrays["bank_content"], arrays["bank_style"]
         self.sentences = sentences
+        self._side = [named_side(c) for c in self.contents]
+        # each sided content's mirror image among the contents (itself when it has none)
+        self._mirror = [self.contents.index(mirror_text(c)) if mirror_text(c) in self.contents else k
+                        for k, c in enumerate(self.contents)]
         if not len(sentences) == len(self.bank) == len(self.bank_content) == len(self.bank_style):
             raise ValueError("reader.npz and reader.json disagree on the number of sentences")
 
@@ -70,10 +94,19 @@ class PromptReader:
             arrays = {k: f[k] for k in f.files}
         return cls(arrays, json.loads(js.read_text()))
 
-    def read(self, embedding: np.ndarray) -> Reading:
-        """How the model should hear a prompt embedding (unit vector; a zero vector is no prompt)."""
+    def read(self, embedding: np.ndarray, text: str = "") -> Reading:
+        """How the model should hear a prompt embedding (unit vector; a zero vector is no prompt).
+
+        text: the prompt's words, when known: the side they name decides between mirror-image contents.
+        """
         e = np.asarray(embedding, np.float32)
         p = _softmax(self.content_w @ e + self.content_b)
+        side = named_side(text)
+        if side:  # a content of the other side counts for its mirror image
+            other = np.array([s not in ("", side) for s in self._side])
+            moved = np.zeros_like(p)
+            np.add.at(moved, np.array(self._mirror)[other], p[other])
+            p = np.where(other, 0.0, p + moved)
         k = int(p.argmax())
         content, confidence = self.contents[k], float(p[k])
         if content == FREE or confidence < MIN_CONTENT or not np.any(e):

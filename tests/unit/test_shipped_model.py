@@ -7,6 +7,7 @@ import torch
 
 from inference.generation.generate import Generator, default_model_dir
 from inference.generation.text import encode
+from inference.generation.reader import named_side
 from training import reader as reader_build
 from inference.body.skeleton import JOINT_NAMES
 
@@ -65,8 +66,11 @@ def test_prompts_are_read_for_the_motion_their_words_name(shipped):
     assert np.mean([r.read(e).content == c for e, c in zip(r.bank, own)]) > 0.95
     # prompts worded freely (training/paraphrases_dev.json): read 0.90 when the reader was built
     prompts, truth = reader_build.dev_prompts()
-    got = [r.read(e).content for e in encode(prompts)]
+    got = [r.read(e, p).content for e, p in zip(encode(prompts), prompts)]
     assert np.mean([g == t for g, t in zip(got, truth)]) >= 0.85
+    # the side the words name is the side read ("steps sideways towards his left" had read as a walk to the right)
+    sided = [(p, g) for p, g in zip(prompts, got) if named_side(p)]
+    assert len(sided) >= 10 and all(named_side(g) in ("", named_side(p)) for p, g in sided)
     # a prompt is given to the model as a sentence of the content it names, and the result says which
     res = shipped.generate("someone retreats, stepping backwards", seconds=1.0, seed=0)
     k = r.sentences.index(res.read_as)

@@ -10,7 +10,7 @@ from inference.body import quat
 from inference.generation import representation as rep
 from inference.generation.generate import Generator
 from inference.generation.model import Denoiser, ModelConfig
-from inference.generation.reader import PromptReader
+from inference.generation.reader import PromptReader, named_side
 from inference.generation.text import mirror_text
 from training import build_dataset as bd
 from training import reader, train
@@ -293,3 +293,29 @@ def test_the_prompt_reader_learns_which_words_name_the_content_and_keeps_a_few_s
     assert read.content == "walk-back" and read.sentence.startswith("walk-back normal")
     assert r.read(v).sentence == "" and r.read(v).content == reader.FREE, "captions are used as written"
     assert r.read(np.zeros(384)).sentence == "", "no prompt, nothing read"
+
+
+def test_the_side_a_prompt_names_is_taken_from_its_words_not_from_the_sentence_encoder():
+    assert named_side("a man steps sideways towards his left") == "left"
+    assert named_side("somebody shuffles sideways rightwards") == "right"
+    assert named_side("Raise the RIGHT hand") == "right"
+    assert named_side("walk-turn-left") == "left"
+    assert named_side("he turns left, then right") == "", "both sides: the words do not decide"
+    assert named_side("she waves right away, all right") == "", "idioms name no side"
+    assert named_side("a person walks forward") == ""
+    # an encoder that hears every sidestep as one to the right (the shipped reader did, for some wordings)
+    contents = ["walk", "walk-left", "walk-right", "wave-left-hand"]
+    arrays = dict(content_w=np.zeros((4, 384), np.float32), content_b=np.array([0.0, 1.0, 3.0, 0.5], np.float32),
+                  content_classes=np.array(contents), style_w=np.zeros((1, 384), np.float32),
+                  style_b=np.zeros(1, np.float32), style_classes=np.array(["normal"]),
+                  bank=np.eye(4, 384, dtype=np.float32), bank_content=np.arange(4), bank_style=np.zeros(4, int))
+    r = PromptReader(arrays, [f"sentence {c}" for c in contents])
+    e = np.eye(1, 384, 5, dtype=np.float32)[0]
+    assert r.read(e).content == "walk-right", "without the words, the encoder's side"
+    assert r.read(e, "a man steps sideways towards his left").content == "walk-left"
+    assert r.read(e, "a man steps sideways towards his left").sentence == "sentence walk-left"
+    assert r.read(e, "a man steps sideways to the right").content == "walk-right"
+    assert r.read(e, "a man steps sideways").content == "walk-right", "no side named: unchanged"
+    # a sided content without a mirror among the contents is not read for the other side's prompt
+    arrays["content_b"] = np.array([0.0, 0.0, 0.0, 3.0], np.float32)
+    assert r.__class__(arrays, r.sentences).read(e, "waves the right hand").content != "wave-left-hand"
