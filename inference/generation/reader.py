@@ -19,13 +19,12 @@ names one side only, a content of the other side counts for its mirror image (`n
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .text import mirror_text
+from .text import mirror_text, named_side
 
 FREE = "free"
 """The reader's content for sentences outside the labelled contents: such prompts are used as written."""
@@ -35,19 +34,6 @@ MIN_CONTENT = 0.3
 """Least probability of the likeliest content for a prompt to be read as a training sentence."""
 MIN_STYLE = 0.5
 """Least probability of the likeliest style for it to be taken from the prompt (else `NORMAL`)."""
-
-
-_SIDES = {"left": "left", "leftward": "left", "leftwards": "left", "lefthand": "left",
-          "right": "right", "rightward": "right", "rightwards": "right", "righthand": "right"}
-_SIDE_RE = re.compile(r"\b(" + "|".join(_SIDES) + r")\b", re.I)
-# "right" that names no side: "right away", "right now", "all right", "right after the jump", ...
-_NOT_A_SIDE_RE = re.compile(r"\ball right\b|\bright (away|now|after|before|here|there)\b", re.I)
-
-
-def named_side(text: str) -> str:
-    """The side ("left" or "right") a prompt or label names, or "" when it names neither or both."""
-    sides = {_SIDES[m.group(1).lower()] for m in _SIDE_RE.finditer(_NOT_A_SIDE_RE.sub(" ", text or ""))}
-    return sides.pop() if len(sides) == 1 else ""
 
 
 @dataclass(frozen=True)
@@ -79,8 +65,8 @@ class PromptReader:
         self.sentences = sentences
         self._side = [named_side(c) for c in self.contents]
         # each sided content's mirror image among the contents (itself when it has none)
-        self._mirror = [self.contents.index(mirror_text(c)) if mirror_text(c) in self.contents else k
-                        for k, c in enumerate(self.contents)]
+        self._mirror = np.array([self.contents.index(mirror_text(c)) if mirror_text(c) in self.contents else k
+                                 for k, c in enumerate(self.contents)])
         if not len(sentences) == len(self.bank) == len(self.bank_content) == len(self.bank_style):
             raise ValueError("reader.npz and reader.json disagree on the number of sentences")
 
@@ -105,7 +91,7 @@ class PromptReader:
         if side:  # a content of the other side counts for its mirror image
             other = np.array([s not in ("", side) for s in self._side])
             moved = np.zeros_like(p)
-            np.add.at(moved, np.array(self._mirror)[other], p[other])
+            np.add.at(moved, self._mirror[other], p[other])
             p = np.where(other, 0.0, p + moved)
         k = int(p.argmax())
         content, confidence = self.contents[k], float(p[k])

@@ -54,9 +54,11 @@ def encode(texts: list[str] | str, batch_size: int = 256) -> np.ndarray:
     return out
 
 
+_SIDES = {"left": "left", "leftward": "left", "leftwards": "left", "lefthand": "left",
+          "right": "right", "rightward": "right", "rightwards": "right", "righthand": "right"}
+"""Words that name a side, and the side."""
 _SWAPS = {
-    "left": "right", "right": "left",
-    "lefthand": "righthand", "righthand": "lefthand",
+    **{w: "right" + w[4:] if w.startswith("left") else "left" + w[5:] for w in _SIDES},
     "clockwise": "counterclockwise", "counterclockwise": "clockwise",
     "counter-clockwise": "clockwise", "anticlockwise": "clockwise", "anti-clockwise": "clockwise",
 }
@@ -76,3 +78,14 @@ def mirror_text(text: str) -> str:
         return new
 
     return _SWAP_RE.sub(swap, text)
+
+
+_SIDE_RE = re.compile(r"\b(" + "|".join(_SIDES) + r")\b", re.I)
+# "right" that names no side: "right away", "right now", "all right", "right after the jump", ...
+_NOT_A_SIDE_RE = re.compile(r"\ball right\b|\bright (away|now|after|before|here|there)\b", re.I)
+
+
+def named_side(text: str) -> str:
+    """The side ("left" or "right") a prompt or label names, or "" when it names neither or both."""
+    sides = {_SIDES[m.group(1).lower()] for m in _SIDE_RE.finditer(_NOT_A_SIDE_RE.sub(" ", text or ""))}
+    return sides.pop() if len(sides) == 1 else ""

@@ -318,4 +318,4 @@ def test_the_side_a_prompt_names_is_taken_from_its_words_not_from_the_sentence_e
     assert r.read(e, "a man steps sideways").content == "walk-right", "no side named: unchanged"
     # a sided content without a mirror among the contents is not read for the other side's prompt
     arrays["content_b"] = np.array([0.0, 0.0, 0.0, 3.0], np.float32)
-    assert r.__class__(arrays, r.sentences).read(e, "waves the right hand").content != "wave-left-hand"
+    assert PromptReader(arrays, r.sentences).read(e, "waves the right hand").content != "wave-left-hand"
