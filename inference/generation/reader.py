@@ -15,6 +15,12 @@ the closest sentence of any style, which is shown to the animator (the model has
 The encoder hears "left" and "right" as nearly the same word ("a man steps sideways towards his left"
 lands on a sentence that walks to the right), so the side is taken from the words: when the prompt
 names one side only, a content of the other side counts for its mirror image (`named_side`).
+
+Some contents the model acts out poorly from any of their sentences (asked to step sideways, it walks
+forwards and turns). For those the reader ships a learned offset per content (`content_shift`, textual
+inversion: learned on the frozen model's denoising loss over that content's training takes, kept only
+where it made the dev prompts' motion read as the content more often); it is added to the sentence a
+prompt is read as. Offsets of zero (or none shipped) leave the sentence as it is.
 """
 from __future__ import annotations
 
@@ -39,7 +45,8 @@ MIN_STYLE = 0.5
 @dataclass(frozen=True)
 class Reading:
     embedding: np.ndarray
-    """(384,) the embedding to condition on: the chosen training sentence's, or the prompt's own."""
+    """(384,) the embedding to condition on: the chosen training sentence's (plus its content's learned
+    offset), or the prompt's own."""
     sentence: str
     """The training sentence the prompt was read as; empty when it is used as written."""
     content: str
@@ -63,12 +70,18 @@ class PromptReader:
         self.bank = arrays["bank"].astype(np.float32)
         self.bank_content, self.bank_style = arrays["bank_content"], arrays["bank_style"]
         self.sentences = sentences
+        shift = arrays.get("content_shift")
+        self.content_shift = (np.zeros((len(self.contents), self.bank.shape[1]), np.float32) if shift is None
+                              else np.asarray(shift, np.float32))
+        """(contents, 384) offset added to the sentence a prompt of that content is read as."""
         self._side = [named_side(c) for c in self.contents]
         # each sided content's mirror image among the contents (itself when it has none)
         self._mirror = np.array([self.contents.index(mirror_text(c)) if mirror_text(c) in self.contents else k
                                  for k, c in enumerate(self.contents)])
         if not len(sentences) == len(self.bank) == len(self.bank_content) == len(self.bank_style):
             raise ValueError("reader.npz and reader.json disagree on the number of sentences")
+        if self.content_shift.shape != (len(self.contents), self.bank.shape[1]):
+            raise ValueError("reader.npz: content_shift must have one row per content")
 
     @classmethod
     def load(cls, folder: str | Path) -> "PromptReader | None":
@@ -108,4 +121,4 @@ class PromptReader:
                 return Reading(e, "", content, confidence)
             rows = np.flatnonzero(self.bank_content == k)  # no style named: the closest sentence of any
         best = int(rows[np.argmax(self.bank[rows] @ e)])
-        return Reading(self.bank[best].copy(), self.sentences[best], content, confidence)
+        return Reading(self.bank[best] + self.content_shift[k], self.sentences[best], content, confidence)

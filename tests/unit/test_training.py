@@ -319,3 +319,25 @@ def test_the_side_a_prompt_names_is_taken_from_its_words_not_from_the_sentence_e
     # a sided content without a mirror among the contents is not read for the other side's prompt
     arrays["content_b"] = np.array([0.0, 0.0, 0.0, 3.0], np.float32)
     assert PromptReader(arrays, r.sentences).read(e, "waves the right hand").content != "wave-left-hand"
+
+
+def test_a_content_offset_is_added_to_the_sentence_a_prompt_is_read_as_and_to_nothing_else():
+    contents = ["free", "walk", "walk-left"]
+    arrays = dict(content_w=np.zeros((3, 384), np.float32), content_b=np.array([0.0, 0.0, 2.0], np.float32),
+                  content_classes=np.array(contents), style_w=np.zeros((1, 384), np.float32),
+                  style_b=np.zeros(1, np.float32), style_classes=np.array(["normal"]),
+                  bank=np.eye(2, 384, 1, dtype=np.float32), bank_content=np.array([1, 2]), bank_style=np.zeros(2, int))
+    e = np.eye(1, 384, 7, dtype=np.float32)[0]
+    plain = PromptReader(arrays, ["walks", "steps left"])
+    assert np.array_equal(plain.read(e).embedding, arrays["bank"][1]), "no offsets shipped: the sentence as it is"
+    shift = np.zeros((3, 384), np.float32)
+    shift[2, 9] = 0.5
+    shifted = PromptReader(dict(arrays, content_shift=shift.astype(np.float16)), ["walks", "steps left"])
+    read = shifted.read(e)
+    assert read.sentence == "steps left" and read.embedding[9] == 0.5 and read.embedding[2] == 1.0
+    assert np.array_equal(arrays["bank"][1], np.eye(1, 384, 2, dtype=np.float32)[0]), "the bank is left as it was"
+    arrays["content_b"] = np.array([3.0, 0.0, 0.0], np.float32)  # a caption: used as written, no offset
+    shifted = PromptReader(dict(arrays, content_shift=shift + 1), ["walks", "steps left"])
+    assert np.array_equal(shifted.read(e).embedding, e) and not np.any(shifted.read(np.zeros(384)).embedding)
+    with pytest.raises(ValueError, match="content_shift"):
+        PromptReader(dict(arrays, content_shift=shift[:2]), ["walks", "steps left"])
