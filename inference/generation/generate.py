@@ -231,7 +231,8 @@ class Generator:
             text_embedding = own = encode(prompt or "")[0]
             reader = self.reader() if read_prompt and prompt and prompt.strip() else None
             if reader is not None:
-                reading = reader.read(own, prompt)
+                # the content offsets and the styles do not compose: the offset fades out as styles turn up
+                reading = reader.read(own, prompt, offset=max(0.0, 1.0 - sum(abs(s) for _, s in adapters)))
                 text_embedding, read_as = reading.embedding, reading.sentence
 
         # how familiar the prompt is: its own embedding's, not the sentence's it was read as

@@ -20,7 +20,10 @@ Some contents the model acts out poorly from any of their sentences (asked to st
 forwards and turns). For those the reader ships a learned offset per content (`content_shift`, textual
 inversion: learned on the frozen model's denoising loss over that content's training takes, kept only
 where it made the dev prompts' motion read as the content more often); it is added to the sentence a
-prompt is read as. Offsets of zero (or none shipped) leave the sentence as it is.
+prompt is read as. Offsets of zero (or none shipped) leave the sentence as it is. An offset and a
+style adapter do not yet compose: with the offset, an adapter's style was recognised on none of the
+offset contents' prompts (it was on most without), so the offset fades out as styles are turned up
+(`read(..., offset=1 - the styles' summed strength)`: none at strength 1, all of it at 0).
 """
 from __future__ import annotations
 
@@ -93,10 +96,11 @@ class PromptReader:
             arrays = {k: f[k] for k in f.files}
         return cls(arrays, json.loads(js.read_text()))
 
-    def read(self, embedding: np.ndarray, text: str = "") -> Reading:
+    def read(self, embedding: np.ndarray, text: str = "", offset: float = 1.0) -> Reading:
         """How the model should hear a prompt embedding (unit vector; a zero vector is no prompt).
 
         text: the prompt's words, when known: the side they name decides between mirror-image contents.
+        offset: how much of the content's learned offset (`content_shift`) to add to the sentence.
         """
         e = np.asarray(embedding, np.float32)
         p = _softmax(self.content_w @ e + self.content_b)
@@ -121,4 +125,5 @@ class PromptReader:
                 return Reading(e, "", content, confidence)
             rows = np.flatnonzero(self.bank_content == k)  # no style named: the closest sentence of any
         best = int(rows[np.argmax(self.bank[rows] @ e)])
-        return Reading(self.bank[best] + self.content_shift[k], self.sentences[best], content, confidence)
+        sentence = self.bank[best] + self.content_shift[k] * float(offset)
+        return Reading(sentence, self.sentences[best], content, confidence)

@@ -68,6 +68,24 @@ def test_a_sidestep_prompt_steps_sideways_instead_of_turning(shipped):
     assert min(lateral) > 0.5, f"moved {np.round(lateral, 2)} m towards its left (+X)"
 
 
+def test_a_style_turned_up_fades_the_content_offset_out(shipped):
+    # a learned style was recognised on none of the offset contents' prompts while the offset stayed on
+    from inference.generation import lora
+
+    r = shipped.reader()
+    noop = lora.create(shipped.model, "noop", rank=2)  # zero up-projections and no shift: changes nothing
+    prompt = "a person walks sideways to the left"
+    base = shipped.generate(prompt, seconds=1.0, seed=0)
+    k = r.sentences.index(base.read_as)
+    assert np.any(r.content_shift[r.bank_content[k]]), "a content that has an offset"
+    plain = shipped.generate(seconds=1.0, seed=0, text_embedding=r.bank[k])
+    styled = shipped.generate(prompt, seconds=1.0, seed=0, adapters=((noop, 1.0),))
+    assert np.allclose(styled.clip.rotations, plain.clip.rotations, atol=1e-5), "style at 1: no offset"
+    assert not np.allclose(base.clip.rotations, plain.clip.rotations, atol=1e-3)
+    zero = shipped.generate(prompt, seconds=1.0, seed=0, adapters=((noop, 0.0),))
+    assert np.array_equal(zero.clip.rotations, base.clip.rotations), "style at 0: the offset as without styles"
+
+
 def test_left_and_right_are_not_confused(shipped):
     up = {}
     for side in ("left", "right"):

@@ -336,6 +336,7 @@ def test_a_content_offset_is_added_to_the_sentence_a_prompt_is_read_as_and_to_no
     read = shifted.read(e)
     assert read.sentence == "steps left" and read.embedding[9] == 0.5 and read.embedding[2] == 1.0
     assert np.array_equal(arrays["bank"][1], np.eye(1, 384, 2, dtype=np.float32)[0]), "the bank is left as it was"
+    assert shifted.read(e, offset=0.5).embedding[9] == 0.25 and shifted.read(e, offset=0).embedding[9] == 0
     arrays["content_b"] = np.array([3.0, 0.0, 0.0], np.float32)  # a caption: used as written, no offset
     shifted = PromptReader(dict(arrays, content_shift=shift + 1), ["walks", "steps left"])
     assert np.array_equal(shifted.read(e).embedding, e) and not np.any(shifted.read(np.zeros(384)).embedding)
