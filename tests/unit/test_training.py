@@ -342,3 +342,45 @@ def test_a_content_offset_is_added_to_the_sentence_a_prompt_is_read_as_and_to_no
     assert np.array_equal(shifted.read(e).embedding, e) and not np.any(shifted.read(np.zeros(384)).embedding)
     with pytest.raises(ValueError, match="content_shift"):
         PromptReader(dict(arrays, content_shift=shift[:2]), ["walks", "steps left"])
+
+
+def test_a_content_offset_learned_on_the_frozen_model_lowers_that_contents_denoising_loss(tiny_dataset, tmp_path):
+    from inference.generation.diffusion import Diffusion
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        folder = tmp_path / "m"
+        Denoiser(ModelConfig(width=32, layers=2, heads=2, max_frames=64, window_frames=32, min_frames=10,
+                             dropout=0.0)).save(folder)
+        reader.write(folder, tiny_dataset)
+        weights = (folder / "model.safetensors").read_bytes()
+        shifts = reader.learn_shifts(folder, tiny_dataset, steps=60, log=lambda s: None)
+        r = PromptReader.load(folder)
+        walk = r.contents.index("walk")
+        assert shifts.shape == (len(r.contents), 384) and np.linalg.norm(shifts[walk]) > 0
+        assert (folder / "model.safetensors").read_bytes() == weights, "the weights stay as they were"
+
+        model = Denoiser.load(folder)
+        meta, rot, root, emb = bd.load(tiny_dataset)
+        sampler = train.WindowSampler(meta, np.asarray(rot), np.asarray(root), torch.from_numpy(emb), "train", 7)
+        diffusion = Diffusion(model.config.diffusion_steps)
+
+        def loss(offset):
+            torch.manual_seed(1)
+            sampler.rng = np.random.default_rng(1)
+            total = 0.0
+            with torch.no_grad():
+                for _ in range(8):
+                    q, rr, valid, text = sampler.batch(8, 40)
+                    x0 = (rep.encode(q, rr, 20.0) - model.mean) / model.std
+                    t = train.draw_steps(8, diffusion.steps)
+                    total += float(train.losses(model, diffusion, x0, t, text + torch.as_tensor(offset), x0,
+                                                torch.zeros_like(x0), valid, model.mean, model.std, 20.0)["total"])
+            return total / 8
+
+        with_offset, without = loss(shifts[walk]), loss(np.zeros(384, np.float32))
+        assert with_offset < 0.97 * without, (with_offset, without)
+    finally:
+        torch.set_num_threads(n)
