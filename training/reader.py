@@ -149,14 +149,15 @@ def learn_shifts(folder: Path, data: Path | None = None, contents: list[str] | N
     rot, root, emb = np.asarray(rot), np.asarray(root), torch.from_numpy(np.asarray(emb))
     out = np.zeros((len(reader.contents), emb.shape[1]), np.float32)
     for k, content in enumerate(reader.contents):
-        if content == FREE or (contents is not None and content not in contents):
+        clips = [c for c in meta["clips"] if c["content"] == content and c["split"] == "train" and c["length"] >= 10]
+        if content == FREE or (contents is not None and content not in contents) or not clips:
             continue
-        sampler = WindowSampler(dict(meta, clips=[c for c in meta["clips"] if c["content"] == content]),
-                                rot, root, emb, "train", seed + k)
+        sampler = WindowSampler(dict(meta, clips=clips), rot, root, emb, "train", seed + k)
         torch.manual_seed(seed + k)
         d = torch.zeros(emb.shape[1], requires_grad=True)
         opt = torch.optim.Adam([d], lr=SHIFT_LR)
         first = last = 0.0
+        n = max(1, min(20, steps // 2))  # steps averaged at each end for the log
         for i in range(steps):
             q, r, valid, text = sampler.batch(SHIFT_BATCH, SHIFT_FRAMES)
             x0 = (rep.encode(q, r, sampler.fps) - mean) / std
@@ -166,10 +167,10 @@ def learn_shifts(folder: Path, data: Path | None = None, contents: list[str] | N
             opt.zero_grad()
             loss.backward()
             opt.step()
-            first = first + loss.item() if i < 20 else first
-            last = last + loss.item() if i >= steps - 20 else last
+            first = first + loss.item() if i < n else first
+            last = last + loss.item() if i >= steps - n else last
         out[k] = d.detach().numpy()
-        log(f"{content}: |offset| {np.linalg.norm(out[k]):.3f}, loss {first / 20:.3f} -> {last / 20:.3f}")
+        log(f"{content}: |offset| {np.linalg.norm(out[k]):.3f}, loss {first / n:.3f} -> {last / n:.3f}")
     return out
 
 
