@@ -240,7 +240,7 @@ def main(argv=None):
     ap.add_argument("--model", type=Path, required=True, help="model folder to write reader.npz/reader.json into")
     ap.add_argument("--data", type=Path, default=None, help="dataset folder (default .cache/dataset)")
     ap.add_argument("--check", action="store_true", help="only report the dev prompts' readings")
-    ap.add_argument("--shifts", action="store_true", help="also learn and select the content offsets (~15 min)")
+    ap.add_argument("--shifts", action="store_true", help="also learn and select the content offsets (~12 min)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
