@@ -1,6 +1,6 @@
 """Build the prompt reader shipped beside the weights (`inference.generation.reader`).
 
-    python -m training.reader --model assets/models/marionette-base     # write reader.npz there
+    python -m training.reader --model assets/models/marionette-base     # write reader.npz there (no offsets)
     python -m training.reader --model DIR --check                       # accuracy on the dev prompts only
     python -m training.reader --model DIR --shifts                      # also learn the content offsets
 
@@ -108,16 +108,20 @@ def build(meta: dict, emb: np.ndarray, per_pair: int = BANK_PER_PAIR, seed: int 
 def write(folder: Path, data: Path | None = None, shifts: bool = False) -> None:
     """Write reader.npz + reader.json into a model folder, from the built dataset at `data`; with
     `shifts`, learn and select the content offsets (`learn_shifts`, `select_shifts`) as well, and
-    record the choice in reader_shifts.json."""
+    record the choice in reader_shifts.json. Without, the reader has no offsets (they belong to the
+    weights they were learned on) and a reader_shifts.json left from before is removed."""
     meta, _, _, emb = build_dataset.load(data)
     arrays, sentences = build(meta, emb)
     np.savez_compressed(Path(folder) / "reader.npz", **arrays)
     (Path(folder) / "reader.json").write_text(json.dumps(sentences, indent=0))
-    if shifts:
+    record = Path(folder) / "reader_shifts.json"
+    if not shifts:  # the folder's reader has no offsets now: no record may say it has
+        record.unlink(missing_ok=True)
+    else:  # learned on the reader just written (its contents), then written again with the offsets
         chosen_shift, chosen = select_shifts(folder, learn_shifts(folder, data))
         arrays["content_shift"] = chosen_shift.astype(np.float16)
         np.savez_compressed(Path(folder) / "reader.npz", **arrays)
-        (Path(folder) / "reader_shifts.json").write_text(json.dumps(chosen, indent=1))
+        record.write_text(json.dumps(chosen, indent=1))
 
 
 SHIFT_STEPS, SHIFT_LR, SHIFT_BATCH, SHIFT_FRAMES = 150, 5e-3, 8, 60

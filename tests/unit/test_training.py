@@ -354,7 +354,9 @@ def test_a_content_offset_learned_on_the_frozen_model_lowers_that_contents_denoi
         folder = tmp_path / "m"
         Denoiser(ModelConfig(width=32, layers=2, heads=2, max_frames=64, window_frames=32, min_frames=10,
                              dropout=0.0)).save(folder)
+        (folder / "reader_shifts.json").write_text("{}")  # a record left from earlier offsets
         reader.write(folder, tiny_dataset)
+        assert not (folder / "reader_shifts.json").exists(), "a reader written without offsets claims none"
         weights = (folder / "model.safetensors").read_bytes()
         shifts = reader.learn_shifts(folder, tiny_dataset, steps=60, log=lambda s: None)
         r = PromptReader.load(folder)
