@@ -163,6 +163,10 @@ class MotionClip:
         root = self.root_translation * np.array([-1.0, 1.0, 1.0])
         return MotionClip(rot, root, self.fps)
 
+    def reversed(self) -> "MotionClip":
+        """Played backwards in time (the same poses and path, last frame first)."""
+        return MotionClip(self.rotations[::-1].copy(), self.root_translation[::-1].copy(), self.fps)
+
     def slice(self, start: int, stop: int) -> "MotionClip":
         return MotionClip(self.rotations[start:stop], self.root_translation[start:stop], self.fps)
 

@@ -224,7 +224,7 @@ class Generator:
                 mask = np.zeros((num_frames, rep.NUM_FEATURES), bool)
             if mask.shape != (num_frames, rep.NUM_FEATURES):
                 raise MotionError(f"Mask must have shape ({num_frames}, {rep.NUM_FEATURES}); got {mask.shape}.")
-        own, read_as = None, ""  # the prompt's own embedding; the sentence it was read as
+        own, read_as, backwards = None, "", False  # the prompt's own embedding; the sentence it was read as
         if text_embedding is None:
             from .text import encode
 
@@ -233,7 +233,7 @@ class Generator:
             if reader is not None:
                 # the content offsets and the styles do not compose: the offset fades out as styles turn up
                 reading = reader.read(own, prompt, offset=max(0.0, 1.0 - sum(abs(s) for _, s in adapters)))
-                text_embedding, read_as = reading.embedding, reading.sentence
+                text_embedding, read_as, backwards = reading.embedding, reading.sentence, reading.backwards
 
         # how familiar the prompt is: its own embedding's, not the sentence's it was read as
         nearest = self.nearest_known(text_embedding if own is None else own) if prompt and prompt.strip() else []
@@ -242,6 +242,25 @@ class Generator:
             """A nested run's result (it was given the read embedding), with what this run made of the prompt."""
             res.read_as, res.nearest = read_as, nearest
             return res
+
+        if backwards:
+            # read as another content played in reverse (`reader.PLAYED_BACKWARDS`): the known values,
+            # mask and drafts are reversed in time, the motion made forwards, and the result reversed back
+            def flip(a):
+                return None if a is None else np.ascontiguousarray(np.asarray(a)[::-1])
+
+            res = self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance,
+                                known=None if known is None else known.reversed(), mask=flip(mask), callback=callback,
+                                text_embedding=text_embedding, smoothing=smoothing, foot_lock=foot_lock,
+                                adapters=adapters, start=start, drafted=flip(drafted), key_guidance=key_guidance)
+            clip = res.clip.reversed()
+            root = clip.root_translation.copy()
+            if mask is None or not mask[:, rep.ROOT].any():
+                # nothing keys the path: the reversed motion starts where the forward one did
+                root[:, :2] += res.clip.root_translation[0, :2] - root[0, :2]
+            res.clip, res.contacts = MotionClip(clip.rotations, root, clip.fps), flip(res.contacts)
+            read_as = f"{read_as} (played backwards)"
+            return heard(res)
 
         if drafted is not None and known is not None and np.asarray(drafted).any():
             from .constraints import apply_draft

@@ -264,7 +264,7 @@ def test_the_prompt_reader_learns_which_words_name_the_content_and_keeps_a_few_s
     # one word (axis 0 or 1) says the content, another (3 or 4) the style, shared words (axis 2) dominate
     rng = np.random.default_rng(0)
     texts, emb, clips = [], [], []
-    for k, (content, style) in enumerate([("walk", "normal"), ("walk-back", "tired"), ("walk-back", "normal")]):
+    for k, (content, style) in enumerate([("walk", "normal"), ("wave", "tired"), ("wave", "normal")]):
         ids = []
         for i in range(12):
             v = np.zeros(384)
@@ -290,7 +290,7 @@ def test_the_prompt_reader_learns_which_words_name_the_content_and_keeps_a_few_s
     back = np.zeros(384)
     back[1], back[2], back[3] = 0.3, 2.0, 0.3
     read = r.read(back / np.linalg.norm(back))
-    assert read.content == "walk-back" and read.sentence.startswith("walk-back normal")
+    assert read.content == "wave" and read.sentence.startswith("wave normal")
     assert r.read(v).sentence == "" and r.read(v).content == reader.FREE, "captions are used as written"
     assert r.read(np.zeros(384)).sentence == "", "no prompt, nothing read"
 
@@ -386,3 +386,24 @@ def test_a_content_offset_learned_on_the_frozen_model_lowers_that_contents_denoi
         assert with_offset < 0.97 * without, (with_offset, without)
     finally:
         torch.set_num_threads(n)
+
+
+def test_a_walk_back_prompt_is_read_as_a_forward_walk_of_its_style_to_play_backwards():
+    contents = ["bow", "walk", "walk-back"]
+    sentences = ["walks", "walks sadly", "walks back sadly", "bows sadly"]
+    arrays = dict(content_w=np.zeros((3, 384), np.float32), content_b=np.array([0.0, 0.0, 2.0], np.float32),
+                  content_classes=np.array(contents), style_w=np.zeros((2, 384), np.float32),
+                  style_b=np.array([2.0, 0.0], np.float32), style_classes=np.array(["normal", "sad"]),
+                  bank=np.eye(4, 384, dtype=np.float32), bank_content=np.array([1, 1, 2, 0]),
+                  bank_style=np.array([0, 1, 1, 1]))
+    e = np.eye(1, 384, 9, dtype=np.float32)[0]
+    read = PromptReader(arrays, sentences).read(e)
+    assert (read.content, read.sentence, read.backwards) == ("walk-back", "walks", True)
+    arrays["style_b"] = np.array([0.0, 2.0], np.float32)
+    read = PromptReader(arrays, sentences).read(e)
+    assert (read.sentence, read.backwards) == ("walks sadly", True), "the style named is kept"
+    # a content never performed plainly: "normal" names no style, so the closest sentence of any style
+    # (the prompt was used as written while the style classifier leaned to "normal")
+    arrays["content_b"], arrays["style_b"] = np.array([2.0, 0.0, 0.0], np.float32), np.array([2.0, 0.0], np.float32)
+    read = PromptReader(arrays, sentences).read(e)
+    assert (read.content, read.sentence, read.backwards) == ("bow", "bows sadly", False)
