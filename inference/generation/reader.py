@@ -7,10 +7,13 @@ model folder) names the content and the style a prompt asks for with two linear 
 on the training sentences' labels, and the prompt is then given to the model as the training sentence
 of that content and style closest to it, which the model has learned to act out. A prompt about
 something the labelled data does not cover (a CMU caption's kind of motion), or one the reader is
-unsure of, is used as it is, and so is one that names a style its content was never performed in
-(no training sentence says both). Some contents were only ever performed in marked styles (every bow
-in the data is sad, elderly, childish, ...): a prompt for one of them that names no style is read as
-the closest sentence of any style, which is shown to the animator (the model has no plain bow to give).
+unsure of, is used as it is. A prompt that names a style its content was never performed in (no
+training sentence says both; for the rarest contents, one take per style, that is every style whose
+take is held out) is read as the content's closest sentence of any style, and so is one that names no
+style for a content only ever performed in marked styles (every bow in the data is sad, elderly,
+childish, ...): the sentence is shown to the animator, who can add the style as a preset. Used as
+written, such prompts had come out as another content 14 % of the time and carried the style asked
+for in 8 % (/tmp script, 60 such pairs).
 
 The encoder hears "left" and "right" as nearly the same word ("a man steps sideways towards his left"
 lands on a sentence that walks to the right), so the side is taken from the words: when the prompt
@@ -127,17 +130,13 @@ class PromptReader:
             return Reading(e, "", content, confidence)
         q = _softmax(self.style_w @ e + self.style_b)
         s = int(q.argmax())
-        # "normal" names no style: a content whose plain take is held out still gets its closest sentence
-        named = q[s] >= MIN_STYLE and self.styles[s] != NORMAL
-        if not named and NORMAL in self.styles:
+        if q[s] < MIN_STYLE and NORMAL in self.styles:
             s = self.styles.index(NORMAL)
         acted = PLAYED_BACKWARDS.get(content)
         acted = self.contents.index(acted) if acted in self.contents else k
         rows = np.flatnonzero((self.bank_content == acted) & (self.bank_style == s))
-        if not len(rows):  # this content was never performed in that style
-            if named:  # the words ask for both: only they can say it, no training sentence does
-                return Reading(e, "", content, confidence)
-            rows = np.flatnonzero(self.bank_content == acted)  # no style named: the closest sentence of any
+        if not len(rows):  # this content was never performed in that style: its closest sentence of any
+            rows = np.flatnonzero(self.bank_content == acted)
         best = int(rows[np.argmax(self.bank[rows] @ e)])
         sentence = self.bank[best] + self.content_shift[acted] * float(offset)
         return Reading(sentence, self.sentences[best], content, confidence, backwards=acted != k)
