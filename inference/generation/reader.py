@@ -28,12 +28,15 @@ style adapter do not yet compose: with the offset, an adapter's style was recogn
 offset contents' prompts (it was on most without), so the offset fades out as styles are turned up
 (`read(..., offset=1 - the styles' summed strength)`: none at strength 1, all of it at 0).
 
-One content the model cannot act out at all is another one played backwards: asked to walk backwards
-(8 training takes), it stands and glides back with its feet sliding. Walking backwards is, to the
-eye and in gait studies, nearly a forward walk run in reverse (the same stance and swing, last frame
-first), and the data has 15 times as many forward walks in every style. So a prompt the reader names
-`walk-back` is read as the closest forward-walk sentence of the same style with `Reading.backwards`
-set, and the generator plays that walk backwards (`PLAYED_BACKWARDS`).
+One content the model cannot act out is another one played backwards. From its walk-back sentences
+(8 training takes) it moved the pelvis backwards while the body barely stepped (for "the person
+nervously steps backward" the feet travelled 0.36 times as far as the pelvis; real backward walks:
+about 1), and none of the bench's walk-back paraphrases it was given came out as a walk back. Walking
+backwards is, to the eye and in gait studies, nearly a forward walk run in reverse (the same stance and
+swing, last frame first), and the training split has 20 times as many forward-walk frames (171 takes
+against 8), in every style. So a prompt the reader names `walk-back` is read as the closest
+forward-walk sentence of the same style with `Reading.backwards` set, and the generator plays that
+walk backwards (`PLAYED_BACKWARDS`).
 """
 from __future__ import annotations
 
