@@ -202,15 +202,16 @@ def test_a_walk_back_prompt_walks_the_rig_backwards(ext, scene, gen_mod):
     scene.render.fps = 24
     bpy.ops.marionette.add_character(character_type="RIGIFY")
     obj = bpy.context.view_layer.objects.active
-    _settings(scene, prompt="a person walks backwards", seconds=3.0, steps=10, guidance=4.0, read_prompt=True)
+    # (earlier tests leave other settings on the scene's property group)
+    _settings(scene, prompt="a person walks backwards", seconds=3.0, steps=10, guidance=4.0, read_prompt=True,
+              root_motion="HIP")
     assert bpy.ops.marionette.generate() == {"FINISHED"}
     assert bpy.context.window_manager.marionette_job.read_as.endswith("(played backwards)")
     first, last = (int(f) for f in obj.animation_data.action.frame_range)
-    mw = obj.matrix_world
     scene.frame_set(first)
-    start = mw @ obj.pose.bones["spine"].head
+    start = obj.matrix_world @ obj.pose.bones["spine"].head
     scene.frame_set(last)
-    end = mw @ obj.pose.bones["spine"].head
+    end = obj.matrix_world @ obj.pose.bones["spine"].head
     # the metarig faces -Y: walking backwards moves it towards +Y, in a straight-ish line
     assert end.y - start.y > 1.0 and abs(end.x - start.x) < 0.5 * (end.y - start.y), (start, end)
 
