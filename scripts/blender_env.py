@@ -52,4 +52,22 @@ def reset_scene():
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end, scene.frame_current = 1, 250, 1
     scene.render.fps, scene.render.fps_base = 30, 1.0
+    _unset(getattr(scene, "marionette", None))  # settings a test changed would reach the next one
     return scene
+
+
+def _unset(group) -> None:
+    """Every property of a property group (and of the groups it points to) back to its default."""
+    import bpy
+
+    if group is None:
+        return
+    for prop in group.bl_rna.properties:
+        name = prop.identifier
+        if name == "rna_type" or prop.type == "COLLECTION":
+            continue
+        value = getattr(group, name)
+        if isinstance(value, bpy.types.PropertyGroup):
+            _unset(value)
+        elif not prop.is_readonly:
+            group.property_unset(name)
