@@ -244,3 +244,64 @@ def _pose_value(obj, bone: str, channel: str, index: int) -> float:
         return float(getattr(obj, channel)[index])
     return {"rotation_quaternion": (1.0, 0.0, 0.0, 0.0), "rotation_axis_angle": (0.0, 0.0, 1.0, 0.0),
             "scale": (1.0, 1.0, 1.0)}.get(channel, (0.0, 0.0, 0.0, 0.0))[index]
+
+
+def carry_rest(obj, source, target, after: int, carry, fps: float, channels: RigChannels, joints: set[str],
+               scale_root: bool = True, root_motion: str = "HIP") -> int:
+    """Move the keys of `target` after frame `after` on the root's path (and the edited pelvis) with
+    a regenerated root path's end (`inference.generation.edit.Carry`, in the canonical frame the
+    action is read in), so the motion after an edited range continues from where the new path
+    arrives instead of jumping back to the old one.
+
+    The motion after `after` is read from `source` and written twice on the side, as it is and
+    carried; each key of an edited channel (`channels.is_edited`) moves by the difference of the two
+    at its frame, its handles with it: the keys stay on their frames, their number and
+    interpolation as they were, and a channel the carry does not change is not touched.
+    Returns the number of channels moved."""
+    from .clips import read_clip, write_clip
+
+    first, last = key_range(source, obj)
+    lo, hi = int(after) + 1, int(np.floor(last))
+    if hi < lo or not carry.moves:
+        return 0
+    clip = read_clip(obj, source, lo, hi - lo + 1, fps, scale_root=scale_root)
+    sides = []
+    try:
+        for c in (clip, carry.apply(clip)):
+            sides.append(write_clip(obj, c, "marionette carry (temporary)", lo, fps=None, scale_root=scale_root,
+                                    root_motion=root_motion, foot_lock=False, level_feet=False))
+        plain, moved = ({(fc.data_path, fc.array_index): fc for fc in action_fcurves(a, obj)} for a in sides)
+        written = 0
+        for fc in action_fcurves(target, obj):
+            key = (fc.data_path, fc.array_index)
+            bone, channel = _parse(fc.data_path)
+            if key not in moved or key not in plain or not channels.is_edited(bone, channel, joints, True):
+                continue
+            kps = [k for k in fc.keyframe_points if k.co[0] > after + 1e-6]
+            deltas = []
+            for k in kps:
+                f = min(max(float(k.co[0]), lo), hi)  # keys past the last whole frame: the last frame's move
+                d = moved[key].evaluate(f) - plain[key].evaluate(f)
+                if channel == "rotation_euler":
+                    d = (d + np.pi) % (2 * np.pi) - np.pi  # the smallest turn, never a whole one
+                deltas.append(d)
+            if not deltas or max(abs(d) for d in deltas) < 1e-9:
+                continue
+            for k, d in zip(kps, deltas):
+                k.co[1] += d
+                k.handle_left[1] += d
+                k.handle_right[1] += d
+            prev = [k for k in fc.keyframe_points if k.co[0] <= after + 1e-6]
+            k = kps[0]
+            if prev and abs(k.co[0] - (after + 1)) < 1e-6 and k.handle_left_type == "FREE":
+                # the anchor `merge_edit` froze next to the range: its inner handle still points at the
+                # last regenerated key, from where the anchor now is
+                p0 = max(prev, key=lambda q: q.co[0])
+                x = k.handle_left[0]
+                k.handle_left = (x, k.co[1] + (p0.co[1] - k.co[1]) * (k.co[0] - x) / max(k.co[0] - p0.co[0], 1e-9))
+            fc.update()
+            written += 1
+        return written
+    finally:
+        for a in sides:
+            bpy.data.actions.remove(a)

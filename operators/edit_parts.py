@@ -42,6 +42,13 @@ class MARIONETTE_PG_edit_parts(bpy.types.PropertyGroup):
     )
     frame_start: bpy.props.IntProperty(name="Start", description="First frame to regenerate", default=1)
     frame_end: bpy.props.IntProperty(name="End", description="Last frame to regenerate", default=100)
+    carry_rest: bpy.props.BoolProperty(
+        name="Move the Rest Along",
+        description="When the root path is regenerated in a range the action goes on after: the frames after the "
+                    "range move (turned and shifted over the ground) to continue from where the new path arrives. "
+                    "Off: the new path comes back to the old one by the range's end",
+        default=True,
+    )
     prompt: bpy.props.StringProperty(
         name="Prompt", description="What the chosen parts should do (\"waves the right hand\", \"limps\")", default="",
     )
@@ -124,7 +131,7 @@ def make_job(context, obj) -> EditJob:
         raise EditError(f"The range {a}-{b} is {(b - a) / fps:.1f} s long; Marionette edits up to "
                         f"{MAX_SECONDS - 2 * edit.CONTEXT_SECONDS:g} s at a time. Edit it in parts.")
     source = bridge.read_clip(obj, action, lo, hi - lo + 1, fps, scale_root=settings.scale_root)
-    p = edit.plan(source, lo, (a, b), edited, mfps, max_seconds=MAX_SECONDS)
+    p = edit.plan(source, lo, (a, b), edited, mfps, max_seconds=MAX_SECONDS, carry_rest=s.carry_rest)
     request = GenerationRequest(
         prompt=s.prompt.strip(), seconds=p.constraints.num_frames / mfps, scene_fps=fps,
         seeds=tuple(s.seed + i for i in range(s.variations)), steps=settings.steps, guidance=settings.guidance,
@@ -195,6 +202,7 @@ def write_results(job: EditJob, context) -> list:
     channels = bridge_edit.RigChannels(obj)
     takes = list(job.result.takes)
     out: list = []
+    moved: list = []
     try:
         for i, take in enumerate(takes):
             clip = edit.to_scene(take.clip, job.plan, np.arange(a, b + 1), fps)
@@ -211,6 +219,13 @@ def write_results(job: EditJob, context) -> list:
                     out.append(target)
                 bridge_edit.merge_edit(obj, original, dense, target, (a, b), channels, set(job.edited.joints),
                                        job.edited.root)
+                carry = edit.carried(take.clip, job.plan)
+                if carry.moves:
+                    # the frames after the range continue from where the new root path arrives
+                    bridge_edit.carry_rest(obj, original, target, b, carry, fps, channels, set(job.edited.joints),
+                                           scale_root=job.settings["scale_root"],
+                                           root_motion=job.settings["root_motion"])
+                    moved.append(float(np.hypot(*carry.shift)))
                 target["marionette_edit"] = edit_record(job, i)
                 target["marionette_request"] = job.result.record(i)
             finally:
@@ -241,6 +256,8 @@ def write_results(job: EditJob, context) -> list:
     state = context.window_manager.marionette_job
     state.read_as = getattr(takes[0], "read_as", "") if takes else ""
     state.status = f"Edited {len(job.edited.joints)} joint(s) on frames {a}-{b}: {len(out)} take(s) in {job.elapsed:.1f} s"
+    if moved:
+        state.status += f"; the frames after {b} moved along with the new path ({max(moved):.2f} m)"
     return out
 
 

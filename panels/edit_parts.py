@@ -36,6 +36,8 @@ class MARIONETTE_PT_edit_parts(_Panel, bpy.types.Panel):
             row = col.row(align=True)
             row.prop(s, "frame_start")
             row.prop(s, "frame_end")
+        if s.use_selected_bones or any(on for part, on in zip(BODY_PARTS, s.parts) if part.root_translation):
+            layout.prop(s, "carry_rest")
         layout.prop(s, "prompt", text="", placeholder="What the parts should do: \"waves the right hand\"")
         col = layout.column(align=True)
         col.prop(s, "seed")

@@ -167,6 +167,17 @@ class MotionClip:
         """Played backwards in time (the same poses and path, last frame first)."""
         return MotionClip(self.rotations[::-1].copy(), self.root_translation[::-1].copy(), self.fps)
 
+    def moved_on_ground(self, yaw: float, shift) -> "MotionClip":
+        """Turned by `yaw` radians about the vertical axis through the origin, then shifted by `shift`
+        (x, y) over the ground: the whole motion, path and facing, carried rigidly; heights unchanged."""
+        turn = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), float(yaw))
+        n = self.num_frames
+        rot = self.rotations.copy()
+        rot[:, 0] = quat.mul(np.broadcast_to(turn, (n, 4)), rot[:, 0])
+        root = quat.rotate(np.broadcast_to(turn, (n, 4)), self.root_translation)
+        root[:, :2] += np.asarray(shift, np.float64)[:2]
+        return MotionClip(rot, root, self.fps)
+
     def slice(self, start: int, stop: int) -> "MotionClip":
         return MotionClip(self.rotations[start:stop], self.root_translation[start:stop], self.fps)
 

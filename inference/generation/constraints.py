@@ -124,6 +124,12 @@ class Constraints:
     what the known values imply more strongly than the model's own conditioning does. Keys set
     `defaults.KEY_GUIDANCE`; kept body parts and root paths keep 1 (there the prompt should lead)."""
 
+    carry: bool = False
+    """Where a drafted root path ends away from the known motion after it (a range edited in the
+    middle of an action): True moves that motion with the draft's end, turned and shifted rigidly
+    over the ground, so the path continues from where the draft arrives (`apply_draft`); False makes
+    the draft return to it (the draft is made with the root keyed at both of its ends)."""
+
     def __post_init__(self):
         m = np.asarray(self.mask)
         if m.shape != (self.known.num_frames, NUM_FEATURES):
@@ -153,11 +159,11 @@ class Constraints:
             raise MotionError("Constraints can only be combined over the same reference motion.")
         drafts = [d for d in (self.drafted, other.drafted) if d is not None]
         return Constraints(self.known, self.mask | other.mask, np.maximum.reduce(drafts) if drafts else None,
-                           max(self.key_guidance, other.key_guidance))
+                           max(self.key_guidance, other.key_guidance), self.carry or other.carry)
 
-    def with_draft(self, drafted: np.ndarray) -> "Constraints":
-        """These constraints with `drafted` values taken from a prompt-only draft (see `drafted`)."""
-        return Constraints(self.known, self.mask, drafted, self.key_guidance)
+    def with_draft(self, drafted: np.ndarray, carry: bool = False) -> "Constraints":
+        """These constraints with `drafted` values taken from a prompt-only draft (see `drafted`, `carry`)."""
+        return Constraints(self.known, self.mask, drafted, self.key_guidance, carry)
 
     @classmethod
     def pose_keys(cls, known: MotionClip, frames) -> "Constraints":
@@ -191,11 +197,16 @@ class Constraints:
         return cls(known, joint_mask(known.num_frames, joints, root, frames))
 
 
-def apply_draft(known: MotionClip, drafted: np.ndarray, draft: MotionClip) -> MotionClip:
+def apply_draft(known: MotionClip, drafted: np.ndarray, draft: MotionClip, carry: bool = False) -> MotionClip:
     """`known` with the `drafted` joints' rotations and root coordinates taken from `draft` (same
     length), blended by the weights in `drafted` (1: the draft's value; between: slerp/lerp). A
     drafted root path is turned and moved so that, on the first drafted frame, the draft faces and
-    stands where `known` does: the new path starts where the old one is."""
+    stands where `known` does: the new path starts where the old one is.
+
+    carry: `known` after the drafted root's held frames (weight 1) is moved rigidly over the ground
+    (`MotionClip.moved_on_ground`) so that on the last drafted frame it stands where the draft does
+    (and faces its way, where the pelvis is drafted too): the motion after an edited range continues
+    from where the new path arrives instead of pulling it back."""
     import torch
 
     from ..body import quat
@@ -216,6 +227,19 @@ def apply_draft(known: MotionClip, drafted: np.ndarray, draft: MotionClip) -> Mo
         d_root[:, :2] += known.root_translation[r0, :2]
         d_rot = d_rot.copy()
         d_rot[:, 0] = quat.mul(np.broadcast_to(turn, (n, 4)), d_rot[:, 0])
+        if carry:
+            r1 = rows_root[-1]
+            held = np.flatnonzero(drafted[:, ROOT].max(axis=1) >= 1.0)
+            after = (held[-1] if len(held) else r1) + 1
+            pelvis = drafted[r1, joint_columns([JOINT_NAMES[0]])].min() > 0
+            spin = 0.0
+            if pelvis:
+                y = heading(quat_to_matrix(torch.as_tensor(np.stack([known.rotations[r1, 0], d_rot[r1, 0]]))))
+                spin = float(y[1] - y[0])
+            turned = MotionClip(rot[after:], root[after:], known.fps).moved_on_ground(spin, (0.0, 0.0))
+            at = quat.rotate(quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), spin), known.root_translation[r1])
+            rest = turned.moved_on_ground(0.0, d_root[r1, :2] - at[:2])
+            rot[after:], root[after:] = rest.rotations, rest.root_translation
         for k in range(3):
             w = drafted[:, k]
             root[:, k] += w * (d_root[:, k] - root[:, k])

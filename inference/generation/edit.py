@@ -108,7 +108,7 @@ def check_span(first: float, last: float, span: tuple[float, float]) -> tuple[in
 
 def plan(source: MotionClip, first: float, span: tuple[float, float], edited: EditedParts, model_fps: float,
          context_seconds: float = CONTEXT_SECONDS, max_seconds: float | None = None,
-         draft_margin_seconds: float | None = DRAFT_MARGIN_SECONDS) -> EditPlan:
+         draft_margin_seconds: float | None = DRAFT_MARGIN_SECONDS, carry_rest: bool = True) -> EditPlan:
     """Constraints for regenerating `edited` within `span` (scene frames, inclusive) of `source`.
 
     source: the action at the scene's frame rate, one frame per whole scene frame from `first`.
@@ -118,6 +118,11 @@ def plan(source: MotionClip, first: float, span: tuple[float, float], edited: Ed
     draft to the source and to the kept joints (None: no draft, the model regenerates the joints with the kept ones in view).
     A model sampled with a walk's legs known makes the arms swing as the walk's do whatever the
     prompt says; drafted first, they do what it says.
+
+    carry_rest: with the root path regenerated in a range the action goes on after, the action
+    after the range moves with the new path's end (`Constraints.carry`, `carried`): a walk drafted
+    into a standing clip walks on, and the rest plays where it arrived. False: the new path comes
+    back to the old one by the range's end (a travelling prompt then steps more than it travels).
     """
     last = first + source.num_frames - 1
     a, b = check_span(first, last, span)
@@ -155,8 +160,49 @@ def plan(source: MotionClip, first: float, span: tuple[float, float], edited: Ed
             drafted = np.zeros(c.mask.shape)
             cols = joint_columns(edited.joints) + (list(range(ROOT.start, ROOT.stop)) if edited.root else [])
             drafted[np.ix_(inside, cols)] = w[:, None]
-            c = c.with_draft(drafted)
+            c = c.with_draft(drafted, carry=carry_rest and edited.root)
     return EditPlan(c, times, (float(a), float(b)))
+
+
+@dataclass(frozen=True)
+class Carry:
+    """How the motion after an edited range moved with a regenerated root path: turned by `yaw`
+    (radians, about the vertical axis through the origin) and then shifted by `shift` (x, y) over
+    the ground (`MotionClip.moved_on_ground`), in the source clip's frame."""
+
+    yaw: float = 0.0
+    shift: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def moves(self) -> bool:
+        """Whether the motion after the range moved at all (more than 0.1 mm or 0.001 degrees)."""
+        return abs(self.yaw) > 2e-5 or float(np.hypot(*self.shift)) > 1e-4
+
+    def apply(self, clip: MotionClip) -> MotionClip:
+        return clip.moved_on_ground(self.yaw, self.shift)
+
+
+def _yaw(q: np.ndarray) -> float:
+    """The pelvis's facing angle (0 facing -Y, as `representation.heading`) from its world rotation."""
+    f = quat.rotate(np.asarray(q, np.float64), np.array([0.0, -1.0, 0.0]))
+    return float(np.arctan2(f[1], f[0]) + np.pi / 2)
+
+
+def carried(clip: MotionClip, p: EditPlan) -> Carry:
+    """How `clip` (the model's result on the plan's grid) moved the motion after the range: the
+    transform that takes the source's last known frame to the result's (identity where nothing
+    after the range was carried)."""
+    c = p.constraints
+    after = np.flatnonzero(p.times > p.span[1] + 1 - 1e-9)
+    if not c.carry or not len(after):
+        return Carry()
+    k = int(after[-1])
+    src, res = c.known, clip
+    yaw = _yaw(res.rotations[k, 0]) - _yaw(src.rotations[k, 0])
+    yaw = float((yaw + np.pi) % (2 * np.pi) - np.pi)
+    at = MotionClip(src.rotations[k:k + 1], src.root_translation[k:k + 1], src.fps).moved_on_ground(yaw, (0.0, 0.0))
+    shift = res.root_translation[k, :2] - at.root_translation[0, :2]
+    return Carry(yaw, (float(shift[0]), float(shift[1])))
 
 
 def to_scene(clip: MotionClip, p: EditPlan, frames: np.ndarray, scene_fps: float) -> MotionClip:

@@ -184,6 +184,7 @@ class Generator:
         drafted: np.ndarray | None = None,
         key_guidance: float = 1.0,
         read_prompt: bool = True,
+        carry: bool = False,
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
@@ -203,6 +204,8 @@ class Generator:
         read_prompt: give the model the prompt as the training sentence the model folder's reader reads
         it as (`reader.PromptReader`, named in `Result.read_as`); False: the prompt as written. Only
         when the prompt is given as text (not as `text_embedding`).
+        carry: a drafted root path that ends before known motion does: that motion moves with the
+        draft's end (True) or the draft returns to it (False; `constraints.Constraints.carry`).
         """
         if num_frames is None:
             if known is not None:
@@ -246,6 +249,7 @@ class Generator:
         if backwards:
             # read as another content played in reverse (`reader.PLAYED_BACKWARDS`): the known values,
             # mask and drafts are reversed in time, the motion made forwards, and the result reversed back
+            # (a drafted path returns to the motion after it: carried, reversed time would move the motion before it)
             def flip(a):
                 return None if a is None else np.ascontiguousarray(np.asarray(a)[::-1])
 
@@ -274,12 +278,21 @@ class Generator:
             # drafted over the drafted frames only, so that the prompt's motion starts where they do
             rows = np.flatnonzero(drafted.max(axis=1) > 0)
             lo, hi = int(rows[0]), int(rows[-1]) + 1
+            # known motion after a drafted root path: carried along with the path's end, or reached by it
+            # (the draft made with the root's ground position and facing keyed on its first and last frame)
+            meets = bool(drafted[:, rep.ROOT].max() > 0 and mask[hi:, 0:2].any())
+            d_known = d_mask = None
+            if meets and not carry:
+                d_known = known.slice(lo, hi)
+                d_mask = np.zeros((hi - lo, rep.NUM_FEATURES), bool)
+                d_mask[np.ix_([0, hi - lo - 1], [0, 1, *range(rep.joint_feature_slices(0).start,
+                                                               rep.joint_feature_slices(0).stop)])] = True
             part = self.generate(prompt, hi - lo, seed=seed, steps=steps, guidance=max(guidance, DRAFT_GUIDANCE),
                                  callback=half(0), text_embedding=text_embedding, smoothing=smoothing,
-                                 foot_lock=False, adapters=adapters).clip
+                                 foot_lock=False, adapters=adapters, known=d_known, mask=d_mask).clip
             q, r = known.rotations.copy(), known.root_translation.copy()
             q[lo:hi], r[lo:hi] = part.rotations, part.root_translation
-            known = apply_draft(known, drafted, MotionClip(q, r, known.fps))
+            known = apply_draft(known, drafted, MotionClip(q, r, known.fps), carry=meets and carry)
             blended = ((drafted > 0) & (drafted < 1)).any()
             return heard(self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance, known=known,
                                        mask=mask | (drafted >= 1), callback=half(1), text_embedding=text_embedding,
@@ -358,7 +371,7 @@ class Generator:
                                        smoothing=request.post.smoothing, foot_lock=request.post.foot_lock,
                                        adapters=adapters, drafted=drafted,
                                        key_guidance=c.key_guidance if c is not None else 1.0,
-                                       read_prompt=request.read_prompt))
+                                       read_prompt=request.read_prompt, carry=c is not None and c.carry))
         lock = self.config.foot_lock if request.post.foot_lock is None else request.post.foot_lock
         smoothing = self.smoothing if request.post.smoothing is None else request.post.smoothing
         return GenerationResult(request, tuple(takes), self.folder.name, self.version, str(self.device), bool(lock),

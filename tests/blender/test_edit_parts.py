@@ -176,6 +176,80 @@ def _datablocks():
     return {n: len(getattr(bpy.data, n)) for n in ("actions", "objects", "armatures")}
 
 
+def _standing(ext, seconds=6.0):
+    from training import data
+
+    path = data.bandai_file("dataset-2_wave-both-hands_normal_001.bvh")
+    if path is None:
+        pytest.skip("../shared/data is not on this machine")
+    bvh = importlib.import_module(ext.__name__ + ".inference.body.bvh")
+    retarget = importlib.import_module(ext.__name__ + ".inference.retargeting.retarget")
+    clip = retarget.bvh_to_canonical(bvh.read_bvh(path)).resample(24)
+    return clip.slice(0, min(clip.num_frames, int(seconds * 24)))
+
+
+@pytest.mark.parametrize("kind,carry", [("rigify_metarig", True), ("rigify_metarig", False),
+                                        ("rigify_generated_rig", True)])
+def test_a_walk_edited_into_the_middle_of_a_standing_action_does_not_jump_back(ext, scene, mods, kind, carry):
+    """Legs and root path regenerated with "walks forward" on frames 30-90 of a 6-s action where the
+    character stands waving both hands: the hips travel, and at frame 91 they do not jump back to
+    where the character stood. With Move the Rest Along the frames after the range play where the
+    walk arrived (their root keys moved, on the same frames); without it the walk comes back by frame
+    90 and the keys after it are the animator's, unchanged. Frames before the range and every kept
+    channel stay bit for bit either way."""
+    bridge, bridge_edit = mods
+    scene.render.fps = 24
+    obj = _rig(kind)
+    src = bridge.write_clip(obj, _standing(ext), "stand", 1, fps=24.0)
+    scene.marionette.steps, scene.marionette.guidance = 6, 2.5
+    before = _keys(bridge, src, obj)
+    s = obj.marionette_edit
+    s.parts = [p.name == "lower_body" for p in importlib.import_module(ext.__name__ + ".inference.body.skeleton").BODY_PARTS]
+    s.use_whole_action, s.frame_start, s.frame_end = False, 30, 90
+    s.prompt, s.seed, s.carry_rest = "a person walks forward", 0, carry
+    assert bpy.ops.marionette.edit_parts() == {"FINISHED"}
+    new = obj.animation_data.action
+    assert all(np.array_equal(v, _keys(bridge, src, obj)[k]) for k, v in before.items()), "the original is untouched"
+    ch = bridge_edit.RigChannels(obj)
+    joints = set(importlib.import_module(ext.__name__ + ".inference.generation.edit").EditedParts.from_parts(
+        ["lower_body"]).joints)
+    after, old = _keys(bridge, new, obj), _fc(bridge, src, obj)
+    nfc = _fc(bridge, new, obj)
+    first, last = (int(v) for v in bridge_edit.key_range(src, obj))
+    for key, k in before.items():
+        bone, channel = bridge_edit._parse(key[0])
+        if not ch.is_edited(bone, channel, joints, True):
+            assert np.array_equal(after[key], k), f"kept channel {key} changed"
+        else:
+            v0 = np.array([old[key].evaluate(f) for f in range(first, 30)])
+            v1 = np.array([nfc[key].evaluate(f) for f in range(first, 30)])
+            assert np.abs(v1 - v0).max(initial=0.0) < 1e-5, f"{key} changed before the range"
+            assert np.array_equal(after[key][after[key][:, 0] > 91, 0], k[k[:, 0] > 91, 0]), \
+                f"{key}: the keys after the range are on the frames they were"
+    hips = bridge.armature_alignment(obj).bone_map.joints["pelvis"]
+
+    def hip(action, frames):
+        obj.animation_data.action = action
+        out = []
+        for f in frames:
+            scene.frame_set(f)
+            out.append(np.array(obj.matrix_world @ obj.pose.bones[hips].head))
+        return np.array(out)
+
+    path, stood = hip(new, range(25, last + 1)), hip(src, range(25, last + 1))
+    step = np.linalg.norm(np.diff(path[:, :2], axis=0), axis=1)  # step[i]: frame 25+i -> 26+i
+    leg = float(np.linalg.norm(np.array(obj.pose.bones[hips].head)))  # about a leg's length: the hips' height
+    # a brisk walk covers under 0.1 leg lengths a frame at 24 fps; a jump back covers the whole walk
+    assert step.max() < 0.12 * leg, f"the hips move {step.max():.2f} in one frame (frame {25 + step.argmax()})"
+    travelled = np.linalg.norm(path[90 - 25, :2] - path[30 - 25, :2])
+    if carry:
+        assert travelled > 0.8 * leg, "the legs walked the character forward"
+        offset = path[91 - 25:, :2] - stood[91 - 25:, :2]
+        assert np.linalg.norm(offset[0]) > 0.5 * leg, "the rest of the action moved with the walk"
+    else:
+        assert np.abs(path[91 - 25:] - stood[91 - 25:]).max() < 1e-4, "the rest plays where it stood"
+
+
 def test_bad_input_gets_a_clear_message_and_changes_nothing(ext, scene, mods):
     bridge, _ = mods
     obj, src = _source(ext, scene, mods, "rigify_metarig")

@@ -117,6 +117,57 @@ def test_a_drafted_root_path_starts_where_the_source_is_and_faces_its_way():
     assert np.array_equal(out.rotations[:10], known.rotations[:10])
 
 
+def test_the_motion_after_a_drafted_root_path_moves_with_its_end_when_carried():
+    """A root path drafted on frames 10-29 that goes about 2.4 m further sideways and turns a fifth of
+    a right angle more than the source: carried, the known motion from frame 30 on stands where the
+    draft ends and faces its way (its own path and turns kept, relative to there); not carried, it
+    stays where it was."""
+    from inference.generation.constraints import apply_draft, joint_mask
+    from inference.generation.edit import Carry, _yaw, carried
+
+    known = _walkish(40, 20.0, seed=1)
+    turn = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.linspace(0, np.pi / 4, 40))
+    d_rot = known.rotations.copy()
+    d_rot[:, 0] = quat.mul(turn, d_rot[:, 0])
+    d_root = known.root_translation.copy()
+    d_root[:, 0] += np.linspace(0, 5.0, 40)
+    draft = MotionClip(d_rot, d_root, 20.0)
+    drafted = joint_mask(40, ["pelvis", "left_knee"], root=True, frames=np.arange(10, 30)).astype(float)
+    kept = apply_draft(known, drafted, draft)
+    assert np.array_equal(kept.root_translation[30:], known.root_translation[30:])
+    out = apply_draft(known, drafted, draft, carry=True)
+    assert np.array_equal(out.root_translation[:10], known.root_translation[:10])
+    assert np.array_equal(out.rotations[30:, 1:], known.rotations[30:, 1:])  # local joints as they were
+    # from frame 30 on: the known motion, turned and shifted so that its frame 29 is the draft's frame 29
+    yaw = _yaw(out.rotations[29, 0]) - _yaw(known.rotations[29, 0])
+    assert abs(yaw - (np.pi / 4) * (29 - 10) / 39) < 1e-6  # the draft turned from where it starts
+    moved = Carry(yaw, (0.0, 0.0)).apply(known)
+    shift = out.root_translation[29, :2] - moved.root_translation[29, :2]
+    expect = Carry(yaw, tuple(shift)).apply(known)
+    assert np.allclose(out.root_translation[30:], expect.root_translation[30:])
+    assert np.allclose(np.abs((out.rotations[30:, 0] * expect.rotations[30:, 0]).sum(-1)), 1.0)
+    gap = np.linalg.norm(out.root_translation[30, :2] - out.root_translation[29, :2])
+    assert gap < 2 * np.linalg.norm(known.root_translation[30, :2] - known.root_translation[29, :2])  # no jump
+    assert np.linalg.norm(out.root_translation[30, :2] - known.root_translation[30, :2]) > 2.0  # it moved
+
+
+def test_an_edit_plan_carries_the_rest_only_when_the_root_is_edited_in_the_middle():
+    from inference.generation.edit import carried
+
+    src = _walkish(200, 30.0)
+    mid, to_end = (60.0, 120.0), (60.0, 199.0)
+    assert plan(src, 0.0, mid, EditedParts.from_parts(["lower_body"]), 20.0).constraints.carry
+    assert not plan(src, 0.0, mid, EditedParts.from_parts(["upper_body"]), 20.0).constraints.carry
+    assert not plan(src, 0.0, mid, EditedParts.from_parts(["lower_body"]), 20.0, carry_rest=False).constraints.carry
+    p = plan(src, 0.0, mid, EditedParts.from_parts(["lower_body"]), 20.0)
+    moved = p.constraints.known.moved_on_ground(0.3, (1.0, -2.0))
+    c = carried(moved, p)
+    assert abs(c.yaw - 0.3) < 1e-9 and np.allclose(c.shift, (1.0, -2.0)) and c.moves
+    assert not carried(p.constraints.known, p).moves  # the result stayed on the source after the range
+    p_end = plan(src, 0.0, to_end, EditedParts.from_parts(["lower_body"]), 20.0)
+    assert not carried(p_end.constraints.known.moved_on_ground(0.3, (1.0, -2.0)), p_end).moves  # nothing after it
+
+
 def test_root_is_regenerated_only_when_asked():
     src = _walkish(100, 30.0)
     p = plan(src, 0.0, (20, 60), EditedParts.from_parts(["lower_body"]), 20.0)
