@@ -5,7 +5,11 @@ On the main thread the action is read as canonical motion (`bridge.read_clip`) a
 bone map) become constraints (`inference.generation.edit`). The job runs the request; back on the main thread
 each take is sampled at the scene's frames, retargeted (`bridge.write_clip`) and only the edited
 channels are spliced into a copy of the action (`bridge.edit.merge_edit`): every other channel, and
-every frame outside the range, stays exactly as it was.
+every frame before the range, stays exactly as it was. After the range the edited channels stay as
+they were too, except when the root's path is regenerated in the middle of the action and "Move the
+Rest Along" is on (the default): then the frames after the range are moved rigidly (a turn about the
+vertical and a shift on the ground) to start where the new path ends, instead of snapping back to
+the old path (`inference.generation.edit.carried`, `bridge.edit.carry_rest`).
 
 The panel's settings live on the armature object (`Object.marionette_edit`): the parts and the range
 belong to that character's action.
