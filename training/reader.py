@@ -3,6 +3,7 @@
     python -m training.reader --model assets/models/marionette-base     # write reader.npz there (no offsets)
     python -m training.reader --model DIR --check                       # accuracy on the dev prompts only
     python -m training.reader --model DIR --shifts                      # also learn the content offsets
+    python -m training.reader --model DIR --keep-shifts                 # new classifiers, the folder's offsets
 
 Two linear classifiers over the sentence embedding, both trained on the training split's sentences:
 which content a prompt names (the Bandai-Namco contents, plus "free" for CMU's captions) and which
@@ -40,21 +41,37 @@ BANK_PER_PAIR = 8
 """Training sentences kept per (content, style) for the runtime to read prompts as."""
 L2 = 1.0
 """Weight of 0.5 |W|^2 against the summed cross-entropy (logistic regression with C = 1)."""
+BALANCE = 0.5
+"""Each training sentence weighs count(its content) ** -BALANCE in the content classifier's loss (mean
+weight 1). The data holds 20 turning walks for every sidestep, so unweighted (0) the classifier read
+sideways walks as turns ("a figure cheerfully walks to the left", a test take's own sentence, as a
+turning walk with 0.96); 1 would weigh each content alike. Chosen on the dev prompts (see the
+module's text)."""
 DEV = Path(__file__).resolve().parent / "paraphrases_dev.json"
 
 
-def fit_softmax(x: np.ndarray, labels: list[str], l2: float = L2, iters: int = 200) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Multinomial logistic regression (weights (K, D), bias (K,), class names), fitted with L-BFGS."""
+def class_weights(labels: list[str], power: float) -> np.ndarray:
+    """Per sample count(its label) ** -power, scaled to a mean of 1 (power 0: every sample 1)."""
+    count = collections.Counter(labels)
+    w = np.array([float(count[v]) ** -power for v in labels])
+    return w * (len(w) / w.sum())
+
+
+def fit_softmax(x: np.ndarray, labels: list[str], l2: float = L2, iters: int = 200,
+                weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Multinomial logistic regression (weights (K, D), bias (K,), class names), fitted with L-BFGS;
+    `weights` (N,) scale each sample's cross-entropy (None: all 1)."""
     classes = sorted(set(labels))
     y = torch.as_tensor([classes.index(v) for v in labels])
     xt = torch.as_tensor(np.asarray(x, np.float32), dtype=torch.float64)
+    sw = torch.ones(len(labels), dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
     w = torch.zeros(len(classes), xt.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1, max_iter=iters, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(xt @ w.T + b, y, reduction="sum") + 0.5 * l2 * (w ** 2).sum()
+        loss = (F.cross_entropy(xt @ w.T + b, y, reduction="none") * sw).sum() + 0.5 * l2 * (w ** 2).sum()
         loss.backward()
         return loss
 
@@ -82,7 +99,7 @@ def build(meta: dict, emb: np.ndarray, per_pair: int = BANK_PER_PAIR, seed: int 
     """The reader's arrays (for reader.npz) and its bank's sentences (for reader.json)."""
     ids, contents, styles = training_sentences(meta)
     x = emb[ids].astype(np.float32)
-    cw, cb, cclasses = fit_softmax(x, contents)
+    cw, cb, cclasses = fit_softmax(x, contents, weights=class_weights(contents, BALANCE))
     labelled = [i for i, s in enumerate(styles) if s]
     sw, sb, sclasses = fit_softmax(x[labelled], [styles[i] for i in labelled])
     # the bank: a few sentences per (content, style): the first of each pair and a random few more
@@ -105,16 +122,26 @@ def build(meta: dict, emb: np.ndarray, per_pair: int = BANK_PER_PAIR, seed: int 
     return arrays, [meta["texts"][ids[i]] for i in chosen]
 
 
-def write(folder: Path, data: Path | None = None, shifts: bool = False) -> None:
+def write(folder: Path, data: Path | None = None, shifts: bool = False, keep_shifts: bool = False) -> None:
     """Write reader.npz + reader.json into a model folder, from the built dataset at `data`; with
     `shifts`, learn and select the content offsets (`learn_shifts`, `select_shifts`) as well, and
-    record the choice in reader_shifts.json. Without, the reader has no offsets (they belong to the
-    weights they were learned on) and a reader_shifts.json left from before is removed."""
+    record the choice in reader_shifts.json. With `keep_shifts`, the folder's offsets (learned on its
+    weights, not on the classifiers) and their record are kept as they are. Without either, the reader
+    has no offsets (they belong to the weights they were learned on) and a reader_shifts.json left from
+    before is removed."""
     meta, _, _, emb = build_dataset.load(data)
     arrays, sentences = build(meta, emb)
+    record = Path(folder) / "reader_shifts.json"
+    if keep_shifts and not shifts:
+        with np.load(Path(folder) / "reader.npz") as old:
+            if "content_shift" in old.files:
+                if [str(c) for c in old["content_classes"]] != [str(c) for c in arrays["content_classes"]]:
+                    raise ValueError("the folder's offsets are for other contents: learn them again (--shifts)")
+                arrays["content_shift"] = old["content_shift"]
     np.savez_compressed(Path(folder) / "reader.npz", **arrays)
     (Path(folder) / "reader.json").write_text(json.dumps(sentences, indent=0))
-    record = Path(folder) / "reader_shifts.json"
+    if keep_shifts and not shifts:
+        return
     if not shifts:  # the folder's reader has no offsets now: no record may say it has
         record.unlink(missing_ok=True)
     else:  # learned on the reader just written (its contents), then written again with the offsets
@@ -245,11 +272,13 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, default=None, help="dataset folder (default .cache/dataset)")
     ap.add_argument("--check", action="store_true", help="only report the dev prompts' readings")
     ap.add_argument("--shifts", action="store_true", help="also learn and select the content offsets (~12 min)")
+    ap.add_argument("--keep-shifts", action="store_true",
+                    help="rebuild the classifiers and the bank, keeping the folder's learned offsets")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not args.check:
-        write(args.model, args.data, args.shifts)
+        write(args.model, args.data, args.shifts, args.keep_shifts)
     out = check(args.model)
     for p, t, c, s in out["readings"]:
         print(f"{'  ' if c == t else '! '}{p!r} ({t}) -> {c}: {s!r}")

@@ -295,6 +295,38 @@ def test_the_prompt_reader_learns_which_words_name_the_content_and_keeps_a_few_s
     assert r.read(np.zeros(384)).sentence == "", "no prompt, nothing read"
 
 
+def test_a_rare_content_is_not_read_as_a_common_one_because_the_data_has_more_of_it(monkeypatch):
+    # 200 sentences of a turning walk, 10 of a sidestep: both share most of their words (axis 2); one
+    # weak word (axis 0 or 1) tells them apart, as "walks to the left" and "walks and turns left" do
+    rng = np.random.default_rng(0)
+    texts, emb, clips = [], [], []
+    for content, n, axis in (("walk-turn-left", 200, 0), ("walk-left", 10, 1)):
+        ids = []
+        for i in range(n):
+            v = np.zeros(384)
+            v[axis], v[2] = 1.0, 2.0
+            v[5:] = rng.normal(0, 0.05, 379)
+            ids.append(len(texts))
+            texts.append(f"{content} {i}")
+            emb.append(v / np.linalg.norm(v))
+        clips.append(dict(content=content, style="normal", split="train", texts=ids))
+    meta = dict(clips=clips, texts=texts)
+    asked = np.zeros(384)
+    asked[1], asked[0], asked[2] = 1.0, 0.5, 2.0  # the sidestep's word twice as loud as the turn's
+    asked /= np.linalg.norm(asked)
+    assert reader.class_weights(["a", "a", "a", "b"], 0.5) == pytest.approx(np.array([1, 1, 1, 3 ** 0.5]) * 4 / (3 + 3 ** 0.5))
+    assert reader.class_weights(["a", "b"], 0.0) == pytest.approx([1, 1])
+
+    chosen = reader.BALANCE
+
+    def read(balance):
+        monkeypatch.setattr(reader, "BALANCE", balance)
+        return PromptReader(*reader.build(meta, np.array(emb, np.float32))).read(asked).content
+
+    assert read(0.0) == "walk-turn-left", "unweighted, the common content wins what the words lean away from"
+    assert read(chosen) == "walk-left"
+
+
 def test_the_side_a_prompt_names_is_taken_from_its_words_not_from_the_sentence_encoder():
     assert named_side("a man steps sideways towards his left") == "left"
     assert named_side("somebody shuffles sideways rightwards") == "right"
