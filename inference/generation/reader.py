@@ -17,7 +17,10 @@ for in 8 % (/tmp script, 60 such pairs).
 
 The encoder hears "left" and "right" as nearly the same word ("a man steps sideways towards his left"
 lands on a sentence that walks to the right), so the side is taken from the words: when the prompt
-names one side only, a content of the other side counts for its mirror image (`named_side`).
+names one side only, a content of the other side counts for its mirror image (`named_side`). In the
+same way a prompt is read as a backward walk only when a word of it moves backwards (back, backwards,
+reverse, retreats, ...: every walk-back sentence of the data has one; `names_backwards`): "a woman
+walks down the street" had been read as one, and played backwards.
 
 Some contents the model acts out poorly from any of their sentences (asked to step sideways, it walks
 forwards and turns). For those the reader ships a learned offset per content (`content_shift`, textual
@@ -46,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .text import mirror_text, named_side
+from .text import mirror_text, named_side, names_backwards
 
 FREE = "free"
 """The reader's content for sentences outside the labelled contents: such prompts are used as written."""
@@ -127,6 +130,11 @@ class PromptReader:
             moved = np.zeros_like(p)
             np.add.at(moved, self._mirror[other], p[other])
             p = np.where(other, 0.0, p + moved)
+        if text and not names_backwards(text):  # no word moves it backwards: a backward walk counts as a walk
+            for back, acted in PLAYED_BACKWARDS.items():
+                if back in self.contents and acted in self.contents:
+                    i, j = self.contents.index(back), self.contents.index(acted)
+                    p[j], p[i] = p[j] + p[i], 0.0
         k = int(p.argmax())
         content, confidence = self.contents[k], float(p[k])
         if content == FREE or confidence < MIN_CONTENT or not np.any(e):

@@ -89,3 +89,13 @@ def named_side(text: str) -> str:
     """The side ("left" or "right") a prompt or label names, or "" when it names neither or both."""
     sides = {_SIDES[m.group(1).lower()] for m in _SIDE_RE.finditer(_NOT_A_SIDE_RE.sub(" ", text or ""))}
     return sides.pop() if len(sides) == 1 else ""
+
+
+_BACKWARDS_RE = re.compile(r"\b(back|backs|backed|backing|backward|backwards|backwardly|revers\w*|retreat\w*|"
+                           r"backpedal\w*|moonwalk\w*)\b", re.I)
+
+
+def names_backwards(text: str) -> bool:
+    """Whether a prompt has a word that moves a motion backwards (back, backwards, reverse, retreats, ...).
+    Every walk-back sentence of the training data has one."""
+    return bool(_BACKWARDS_RE.search(text or ""))

@@ -11,7 +11,7 @@ from inference.generation import representation as rep
 from inference.generation.generate import Generator
 from inference.generation.model import Denoiser, ModelConfig
 from inference.generation.reader import PromptReader, named_side
-from inference.generation.text import mirror_text
+from inference.generation.text import mirror_text, names_backwards
 from training import build_dataset as bd
 from training import reader, train
 from training.masks import MASK_KINDS, random_mask
@@ -431,6 +431,14 @@ def test_a_walk_back_prompt_is_read_as_a_forward_walk_of_its_style_to_play_backw
     e = np.eye(1, 384, 9, dtype=np.float32)[0]
     read = PromptReader(arrays, sentences).read(e)
     assert (read.content, read.sentence, read.backwards) == ("walk-back", "walks", True)
+    # a backward walk only when a word of the prompt moves it backwards ("a woman walks down the street"
+    # had been read as one and played backwards)
+    for prompt, back in [("a woman walks down the street", False), ("she walks backwards", True),
+                         ("he retreats slowly", True), ("a person reverses a few steps", True),
+                         ("the man backs up", True), ("a man waves", False)]:
+        assert names_backwards(prompt) == back, prompt
+        read = PromptReader(arrays, sentences).read(e, prompt)
+        assert (read.content, read.backwards) == (("walk-back", True) if back else ("walk", False)), prompt
     arrays["style_b"] = np.array([0.0, 2.0], np.float32)
     read = PromptReader(arrays, sentences).read(e)
     assert (read.sentence, read.backwards) == ("walks sadly", True), "the style named is kept"
