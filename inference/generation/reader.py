@@ -20,7 +20,9 @@ lands on a sentence that walks to the right), so the side is taken from the word
 names one side only, a content of the other side counts for its mirror image (`named_side`). In the
 same way a prompt is read as a backward walk only when a word of it moves backwards (back, backwards,
 reverse, retreats, ...: every walk-back sentence of the data has one; `names_backwards`): "a woman
-walks down the street" had been read as one, and played backwards.
+walks down the street" had been read as one, and played backwards. And a prompt with a word for
+moving sideways (sideways, sidesteps, crab-walks: in the data only sidesteps have them) is not read as
+a turning walk (`names_sideways`, `SIDEWAYS`).
 
 Some contents the model acts out poorly from any of their sentences (asked to step sideways, it walks
 forwards and turns). For those the reader ships a learned offset per content (`content_shift`, textual
@@ -49,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .text import mirror_text, named_side, names_backwards
+from .text import mirror_text, named_side, names_backwards, names_sideways
 
 FREE = "free"
 """The reader's content for sentences outside the labelled contents: such prompts are used as written."""
@@ -59,6 +61,8 @@ MIN_CONTENT = 0.3
 """Least probability of the likeliest content for a prompt to be read as a training sentence."""
 MIN_STYLE = 0.5
 """Least probability of the likeliest style for it to be taken from the prompt (else `NORMAL`)."""
+SIDEWAYS = {"walk-turn-left": "walk-left", "walk-turn-right": "walk-right"}
+"""Content -> the content it counts for when the prompt names sideways motion (`text.names_sideways`)."""
 PLAYED_BACKWARDS = {"walk-back": "walk"}
 """Content -> the content acted out, generated in reverse time, for it (see the module's text)."""
 
@@ -130,11 +134,15 @@ class PromptReader:
             moved = np.zeros_like(p)
             np.add.at(moved, self._mirror[other], p[other])
             p = np.where(other, 0.0, p + moved)
+        moved = {}
         if text and not names_backwards(text):  # no word moves it backwards: a backward walk counts as a walk
-            for back, acted in PLAYED_BACKWARDS.items():
-                if back in self.contents and acted in self.contents:
-                    i, j = self.contents.index(back), self.contents.index(acted)
-                    p[j], p[i] = p[j] + p[i], 0.0
+            moved.update(PLAYED_BACKWARDS)
+        if text and names_sideways(text):  # a word moves it sideways: a turning walk counts as the sidestep
+            moved.update(SIDEWAYS)
+        for old, new in moved.items():
+            if old in self.contents and new in self.contents:
+                i, j = self.contents.index(old), self.contents.index(new)
+                p[j], p[i] = p[j] + p[i], 0.0
         k = int(p.argmax())
         content, confidence = self.contents[k], float(p[k])
         if content == FREE or confidence < MIN_CONTENT or not np.any(e):

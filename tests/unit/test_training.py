@@ -11,7 +11,7 @@ from inference.generation import representation as rep
 from inference.generation.generate import Generator
 from inference.generation.model import Denoiser, ModelConfig
 from inference.generation.reader import PromptReader, named_side
-from inference.generation.text import mirror_text, names_backwards
+from inference.generation.text import mirror_text, names_backwards, names_sideways
 from training import build_dataset as bd
 from training import reader, train
 from training.masks import MASK_KINDS, random_mask
@@ -351,6 +351,24 @@ def test_the_side_a_prompt_names_is_taken_from_its_words_not_from_the_sentence_e
     # a sided content without a mirror among the contents is not read for the other side's prompt
     arrays["content_b"] = np.array([0.0, 0.0, 0.0, 3.0], np.float32)
     assert PromptReader(arrays, r.sentences).read(e, "waves the right hand").content != "wave-left-hand"
+
+
+def test_a_prompt_that_names_sideways_motion_is_not_read_as_a_turning_walk():
+    assert names_sideways("moving left without turning, someone walks sideways")
+    assert names_sideways("a woman crab-walks to her left") and names_sideways("he sidesteps right")
+    assert not names_sideways("a person walks and turns left") and not names_sideways("she steps aside")
+    contents = ["walk", "walk-left", "walk-right", "walk-turn-left", "walk-turn-right"]
+    arrays = dict(content_w=np.zeros((5, 384), np.float32), content_b=np.array([0.0, 1.0, 1.0, 2.0, 0.0], np.float32),
+                  content_classes=np.array(contents), style_w=np.zeros((1, 384), np.float32),
+                  style_b=np.zeros(1, np.float32), style_classes=np.array(["normal"]),
+                  bank=np.eye(5, 384, dtype=np.float32), bank_content=np.arange(5), bank_style=np.zeros(5, int))
+    r = PromptReader(arrays, [f"sentence {c}" for c in contents])
+    e = np.eye(1, 384, 7, dtype=np.float32)[0]
+    assert r.read(e, "a person walks to the left").content == "walk-turn-left", "no sideways word: the classifier's"
+    read = r.read(e, "a person walks sideways to the left")
+    assert (read.content, read.sentence) == ("walk-left", "sentence walk-left")
+    # the side still comes from the words: the left turn's share goes to the left sidestep, then to the right one
+    assert r.read(e, "a person walks sideways to the right").content == "walk-right"
 
 
 def test_a_content_offset_is_added_to_the_sentence_a_prompt_is_read_as_and_to_nothing_else():
