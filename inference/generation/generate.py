@@ -246,10 +246,15 @@ class Generator:
             res.read_as, res.nearest = read_as, nearest
             return res
 
-        if backwards:
-            # read as another content played in reverse (`reader.PLAYED_BACKWARDS`): the known values,
-            # mask and drafts are reversed in time, the motion made forwards, and the result reversed back
-            # (a drafted path returns to the motion after it: carried, reversed time would move the motion before it)
+        # keys that travel backwards (the keyed root moves against the keyed pelvis's facing): the model
+        # walks forwards far better than backwards, and a gap filled in reverse time is the same gap
+        keyed_back = (not backwards and known is not None and mask is not None
+                      and (drafted is None or not np.any(drafted)) and travels_backwards(known, mask))
+        if backwards or keyed_back:
+            # read as another content played in reverse (`reader.PLAYED_BACKWARDS`), or keyed backwards:
+            # the known values, mask and drafts are reversed in time, the motion made forwards, and the
+            # result reversed back (a drafted path returns to the motion after it: carried, reversed
+            # time would move the motion before it)
             def flip(a):
                 return None if a is None else np.ascontiguousarray(np.asarray(a)[::-1])
 
@@ -263,7 +268,8 @@ class Generator:
                 # nothing keys the path: the reversed motion starts where the forward one did
                 root[:, :2] += res.clip.root_translation[0, :2] - root[0, :2]
             res.clip, res.contacts = MotionClip(clip.rotations, root, clip.fps), flip(res.contacts)
-            read_as = f"{read_as} (played backwards)"
+            if backwards:
+                read_as = f"{read_as} (played backwards)"
             return heard(res)
 
         if drafted is not None and known is not None and np.asarray(drafted).any():
@@ -491,6 +497,30 @@ class Generator:
 TRAVEL_FACING_M = 0.1
 """A known root path that travels at least this far faces the model frame along its first stretch
 when no pelvis rotation is known (`_reference_frame`)."""
+
+
+BACKWARD_TRAVEL_M = 0.5
+"""Least keyed travel against the pelvis's facing for `travels_backwards`."""
+
+
+def travels_backwards(known: MotionClip, mask: np.ndarray) -> bool:
+    """Whether the keyed motion walks backwards: over the frames whose root ground position and pelvis
+    rotation are both known, the root moves at least `BACKWARD_TRAVEL_M` against the way the pelvis
+    faces (the mean of the facings at each step's two ends), and three times as far as along it.
+    Sideways travel counts for neither."""
+    pel = rep.joint_feature_slices(0)
+    rows = np.flatnonzero(mask[:, 0:2].all(axis=1) & mask[:, pel].all(axis=1))
+    if len(rows) < 2:
+        return False
+    m = rep.quat_to_matrix(torch.as_tensor(known.rotations[rows, 0], dtype=torch.float64)).numpy()
+    face = -m[:, :2, 1]  # the pelvis's forward (-Y at rest) on the ground
+    face /= np.maximum(np.linalg.norm(face, axis=-1, keepdims=True), 1e-9)
+    step = np.diff(known.root_translation[rows, :2], axis=0)
+    mid = face[:-1] + face[1:]
+    mid /= np.maximum(np.linalg.norm(mid, axis=-1, keepdims=True), 1e-9)
+    along = (step * mid).sum(axis=-1)
+    back, ahead = float(-along[along < 0].sum()), float(along[along > 0].sum())
+    return back >= BACKWARD_TRAVEL_M and back >= 3.0 * ahead
 
 
 def _reference_frame(known: MotionClip, mask: np.ndarray, facing: bool = False) -> tuple[float, np.ndarray]:

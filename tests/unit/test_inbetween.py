@@ -55,3 +55,26 @@ def test_fill_frames_never_include_keys_and_thin_only_between_them():
 def test_fewer_than_two_keyed_frames_is_refused_with_a_message():
     with pytest.raises(InbetweenError, match="at least two keyed frames"):
         KeyedPoses(np.array([5.0]), _poses(1, 24.0), np.ones((1, 22), bool), np.ones(1, bool))
+
+
+def test_keys_travel_backwards_only_when_the_root_moves_against_the_pelvis_facing():
+    from inference.generation.generate import travels_backwards
+    from inference.generation.constraints import keyframe_mask
+
+    n = 41
+    q = np.tile(np.array([1.0, 0, 0, 0]), (n, 22, 1))  # the pelvis faces -Y at rest
+    mask = keyframe_mask(n, [0, 20, 40])
+
+    def clip(step):
+        root = np.zeros((n, 3))
+        root[:, :2] = np.arange(n)[:, None] * np.asarray(step)
+        root[:, 2] = 0.9
+        return MotionClip(q, root, 20.0)
+
+    assert travels_backwards(clip([0.0, 0.05]), mask), "2 m towards +Y, facing -Y"
+    assert not travels_backwards(clip([0.0, -0.05]), mask), "forwards"
+    assert not travels_backwards(clip([0.05, 0.0]), mask), "sideways"
+    assert not travels_backwards(clip([0.0, 0.01]), mask), "0.4 m back: stepping, not walking"
+    root_only = mask.copy()
+    root_only[:, 2:] = False
+    assert not travels_backwards(clip([0.0, 0.05]), root_only), "no facing keyed: nothing to tell"
