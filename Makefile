@@ -19,7 +19,9 @@ venv: $(VENV)/.installed
 data: venv
 	$(PY) -m training.data
 
+# The built dataset (.cache/dataset, about 5 min once) is what the evaluator's tremor test reads.
 test: venv data
+	test -f .cache/dataset/clips.json || $(PY) -m training.build_dataset
 	$(PY) -m pytest -q tests
 
 demo: venv data
