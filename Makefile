@@ -19,9 +19,12 @@ venv: $(VENV)/.installed
 data: venv
 	$(PY) -m training.data
 
-# The built dataset (.cache/dataset, about 5 min once) is what the evaluator's tremor test reads.
-test: venv data
-	test -f .cache/dataset/clips.json || $(PY) -m training.build_dataset
+# The built dataset (about 5 min, once): training reads it, and so does the evaluator's tremor test.
+DATASET := .cache/dataset/clips.json
+$(DATASET): | venv data
+	$(PY) -m training.build_dataset
+
+test: venv data $(DATASET)
 	$(PY) -m pytest -q tests
 
 demo: venv data
@@ -37,8 +40,7 @@ bench: venv data
 # CPU by default; the same command uses CUDA (bf16) where present. Resumes from .cache/runs/$(RUN).
 RUN ?= base
 MINUTES ?= 60
-train: venv data
-	test -f .cache/dataset/clips.json || $(PY) -m training.build_dataset
+train: venv data $(DATASET)
 	$(PY) -m training.train --run $(RUN) --minutes $(MINUTES)
 
 build: venv

@@ -131,8 +131,8 @@ def write(folder: Path, data: Path | None = None, shifts: bool = False, keep_shi
     before is removed."""
     meta, _, _, emb = build_dataset.load(data)
     arrays, sentences = build(meta, emb)
-    record = Path(folder) / "reader_shifts.json"
-    if keep_shifts and not shifts:
+    keep = keep_shifts and not shifts
+    if keep:  # the folder's offsets, and their record, stay as they are
         with np.load(Path(folder) / "reader.npz") as old:
             if "content_shift" in old.files:
                 if [str(c) for c in old["content_classes"]] != [str(c) for c in arrays["content_classes"]]:
@@ -140,11 +140,10 @@ def write(folder: Path, data: Path | None = None, shifts: bool = False, keep_shi
                 arrays["content_shift"] = old["content_shift"]
     np.savez_compressed(Path(folder) / "reader.npz", **arrays)
     (Path(folder) / "reader.json").write_text(json.dumps(sentences, indent=0))
-    if keep_shifts and not shifts:
-        return
-    if not shifts:  # the folder's reader has no offsets now: no record may say it has
+    record = Path(folder) / "reader_shifts.json"
+    if not shifts and not keep:  # the folder's reader has no offsets now: no record may say it has
         record.unlink(missing_ok=True)
-    else:  # learned on the reader just written (its contents), then written again with the offsets
+    elif shifts:  # learned on the reader just written (its contents), then written again with the offsets
         chosen_shift, chosen = select_shifts(folder, learn_shifts(folder, data))
         arrays["content_shift"] = chosen_shift.astype(np.float16)
         np.savez_compressed(Path(folder) / "reader.npz", **arrays)

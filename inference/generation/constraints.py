@@ -236,9 +236,8 @@ def apply_draft(known: MotionClip, drafted: np.ndarray, draft: MotionClip, carry
             if pelvis:
                 y = heading(quat_to_matrix(torch.as_tensor(np.stack([known.rotations[r1, 0], d_rot[r1, 0]]))))
                 spin = float(y[1] - y[0])
-            turned = MotionClip(rot[after:], root[after:], known.fps).moved_on_ground(spin, (0.0, 0.0))
             at = quat.rotate(quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), spin), known.root_translation[r1])
-            rest = turned.moved_on_ground(0.0, d_root[r1, :2] - at[:2])
+            rest = MotionClip(rot[after:], root[after:], known.fps).moved_on_ground(spin, d_root[r1, :2] - at[:2])
             rot[after:], root[after:] = rest.rotations, rest.root_translation
         for k in range(3):
             w = drafted[:, k]

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
+import torch
 
 from ..body import quat
 from .constraints import Constraints, joint_columns
+from . import representation as rep
 from .representation import ROOT
 from ..body.motion import MotionClip, MotionError
 from ..body.skeleton import BODY_PART_BY_NAME, JOINT_NAMES, NUM_JOINTS
@@ -182,12 +184,6 @@ class Carry:
         return clip.moved_on_ground(self.yaw, self.shift)
 
 
-def _yaw(q: np.ndarray) -> float:
-    """The pelvis's facing angle (0 facing -Y, as `representation.heading`) from its world rotation."""
-    f = quat.rotate(np.asarray(q, np.float64), np.array([0.0, -1.0, 0.0]))
-    return float(np.arctan2(f[1], f[0]) + np.pi / 2)
-
-
 def carried(clip: MotionClip, p: EditPlan) -> Carry:
     """How `clip` (the model's result on the plan's grid) moved the motion after the range: the
     transform that takes the source's last known frame to the result's (identity where nothing
@@ -198,7 +194,8 @@ def carried(clip: MotionClip, p: EditPlan) -> Carry:
         return Carry()
     k = int(after[-1])
     src, res = c.known, clip
-    yaw = _yaw(res.rotations[k, 0]) - _yaw(src.rotations[k, 0])
+    facing = rep.heading(rep.quat_to_matrix(torch.as_tensor(np.stack([src.rotations[k, 0], res.rotations[k, 0]]))))
+    yaw = float(facing[1] - facing[0])
     yaw = float((yaw + np.pi) % (2 * np.pi) - np.pi)
     at = MotionClip(src.rotations[k:k + 1], src.root_translation[k:k + 1], src.fps).moved_on_ground(yaw, (0.0, 0.0))
     shift = res.root_translation[k, :2] - at.root_translation[0, :2]

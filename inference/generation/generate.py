@@ -247,7 +247,9 @@ class Generator:
             return res
 
         # keys that travel backwards (the keyed root moves against the keyed pelvis's facing): the model
-        # walks forwards far better than backwards, and a gap filled in reverse time is the same gap
+        # walks forwards far better than backwards, and a gap filled in reverse time is the same gap. A
+        # request with drafts is drafted forwards (its carry is forward in time); the run that joins the
+        # draft to the known motion comes back here without drafts and is decided then.
         keyed_back = (not backwards and known is not None and mask is not None
                       and (drafted is None or not np.any(drafted)) and travels_backwards(known, mask))
         if backwards or keyed_back:

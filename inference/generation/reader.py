@@ -105,6 +105,10 @@ class PromptReader:
         # each sided content's mirror image among the contents (itself when it has none)
         self._mirror = np.array([self.contents.index(mirror_text(c)) if mirror_text(c) in self.contents else k
                                  for k, c in enumerate(self.contents)])
+        # (content, the content it counts for) as indices, for the word rules in `read`
+        self._backwards, self._sideways = ([(self.contents.index(a), self.contents.index(b)) for a, b in table.items()
+                                            if a in self.contents and b in self.contents]
+                                           for table in (PLAYED_BACKWARDS, SIDEWAYS))
         if not len(sentences) == len(self.bank) == len(self.bank_content) == len(self.bank_style):
             raise ValueError("reader.npz and reader.json disagree on the number of sentences")
         if self.content_shift.shape != (len(self.contents), self.bank.shape[1]):
@@ -134,15 +138,13 @@ class PromptReader:
             moved = np.zeros_like(p)
             np.add.at(moved, self._mirror[other], p[other])
             p = np.where(other, 0.0, p + moved)
-        moved = {}
+        moved = []
         if text and not names_backwards(text):  # no word moves it backwards: a backward walk counts as a walk
-            moved.update(PLAYED_BACKWARDS)
+            moved += self._backwards
         if text and names_sideways(text):  # a word moves it sideways: a turning walk counts as the sidestep
-            moved.update(SIDEWAYS)
-        for old, new in moved.items():
-            if old in self.contents and new in self.contents:
-                i, j = self.contents.index(old), self.contents.index(new)
-                p[j], p[i] = p[j] + p[i], 0.0
+            moved += self._sideways
+        for i, j in moved:
+            p[j], p[i] = p[j] + p[i], 0.0
         k = int(p.argmax())
         content, confidence = self.contents[k], float(p[k])
         if content == FREE or confidence < MIN_CONTENT or not np.any(e):

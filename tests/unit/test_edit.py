@@ -1,5 +1,6 @@
 """Body-part editing in the runtime: what is kept, where the model's grid sits, and bad input."""
 import numpy as np
+import torch
 import pytest
 
 from inference.body import quat
@@ -123,7 +124,11 @@ def test_the_motion_after_a_drafted_root_path_moves_with_its_end_when_carried():
     draft ends and faces its way (its own path and turns kept, relative to there); not carried, it
     stays where it was."""
     from inference.generation.constraints import apply_draft, joint_mask
-    from inference.generation.edit import Carry, _yaw, carried
+    from inference.generation.edit import Carry, carried
+    from inference.generation.representation import heading, quat_to_matrix
+
+    def _yaw(q):
+        return float(heading(quat_to_matrix(torch.as_tensor(q))))
 
     known = _walkish(40, 20.0, seed=1)
     turn = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.linspace(0, np.pi / 4, 40))
