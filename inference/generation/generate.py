@@ -237,6 +237,8 @@ class Generator:
                 # the content offsets and the styles do not compose: the offset fades out as styles turn up
                 reading = reader.read(own, prompt, offset=max(0.0, 1.0 - sum(abs(s) for _, s in adapters)))
                 text_embedding, read_as, backwards = reading.embedding, reading.sentence, reading.backwards
+                if read_as and adapters:  # each style said of the sentence the prompt is read as
+                    adapters = self.styles_said_of(adapters, read_as)
 
         # how familiar the prompt is: its own embedding's, not the sentence's it was read as
         nearest = self.nearest_known(text_embedding if own is None else own) if prompt and prompt.strip() else []
@@ -403,6 +405,31 @@ class Generator:
             if key not in cache:
                 cache[key] = read_preset(path, self.folder.name, self.version)[0]
             out.append((cache[key], float(s.strength)))
+        return tuple(out)
+
+    def styles_said_of(self, adapters, sentence: str) -> tuple:
+        """((Adapter, strength), ...) with each style's condition shift said of `sentence`
+        (`style_words.said_of`): a learned style is a mixture of style words, and each word's adverbs
+        are appended to this sentence instead of their move averaged over everyday prompts. A shift that
+        is no such mixture is kept as it is; the adapters themselves are never changed."""
+        import dataclasses
+
+        from . import style_words
+        from .learner import PRIOR_PROMPTS
+
+        out = []
+        for adapter, strength in adapters:
+            if adapter.shift is None or not strength:
+                out.append((adapter, strength))
+                continue
+            if not hasattr(self, "_style_basis"):  # every word's averaged move, as the learner mixes them
+                self._style_basis = style_words.directions(self.model, list(style_words.STYLE_WORDS), PRIOR_PROMPTS)
+            weights = style_words.mixture(adapter.shift, self._style_basis)
+            if weights is None:
+                out.append((adapter, strength))
+                continue
+            shift = style_words.said_of(self.model, weights, sentence).to(adapter.shift.device, adapter.shift.dtype)
+            out.append((dataclasses.replace(adapter, shift=shift), strength))
         return tuple(out)
 
     @property

