@@ -235,7 +235,8 @@ class Generator:
             reader = self.reader() if read_prompt and prompt and prompt.strip() else None
             if reader is not None:
                 # the content offsets and the styles do not compose: the offset fades out as styles turn up
-                reading = reader.read(own, prompt, offset=max(0.0, 1.0 - sum(abs(s) for _, s in adapters)))
+                turned_up = sum(abs(s) for _, s in adapters)
+                reading = reader.read(own, prompt, offset=max(0.0, 1.0 - defaults.OFFSET_FADE * turned_up))
                 text_embedding, read_as, backwards = reading.embedding, reading.sentence, reading.backwards
                 if read_as and adapters:  # each style said of the sentence the prompt is read as
                     adapters = self.styles_said_of(adapters, read_as)

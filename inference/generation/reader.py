@@ -31,7 +31,8 @@ where it made the dev prompts' motion read as the content more often); it is add
 prompt is read as. Offsets of zero (or none shipped) leave the sentence as it is. An offset and a
 style adapter do not yet compose: with the offset, an adapter's style was recognised on none of the
 offset contents' prompts (it was on most without), so the offset fades out as styles are turned up
-(`read(..., offset=1 - the styles' summed strength)`: none at strength 1, all of it at 0).
+(`read(..., offset=1 - defaults.OFFSET_FADE x the styles' summed strength)`: all of it at 0, none from
+half strength on).
 
 One content the model cannot act out is another one played backwards. From its walk-back sentences
 (8 training takes) it moved the pelvis backwards while the body barely stepped (for "the person

@@ -84,6 +84,11 @@ def test_a_style_turned_up_fades_the_content_offset_out(shipped):
     assert not np.allclose(base.clip.rotations, plain.clip.rotations, atol=1e-3)
     zero = shipped.generate(prompt, seconds=1.0, seed=0, adapters=((noop, 0.0),))
     assert np.array_equal(zero.clip.rotations, base.clip.rotations), "style at 0: the offset as without styles"
+    # gone by half strength (at 0.5 a style read no more than at 0 while half the offset stayed)
+    half = shipped.generate(prompt, seconds=1.0, seed=0, adapters=((noop, 0.5),))
+    assert np.allclose(half.clip.rotations, plain.clip.rotations, atol=1e-5), "style at 0.5: no offset"
+    quarter = shipped.generate(prompt, seconds=1.0, seed=0, adapters=((noop, 0.25),))
+    assert not np.allclose(quarter.clip.rotations, plain.clip.rotations, atol=1e-3), "style at 0.25: half of it"
 
 
 def test_left_and_right_are_not_confused(shipped):
