@@ -416,7 +416,6 @@ class Generator:
         import dataclasses
 
         from . import style_words
-        from .learner import PRIOR_PROMPTS
 
         out = []
         for adapter, strength in adapters:
@@ -424,7 +423,7 @@ class Generator:
                 out.append((adapter, strength))
                 continue
             if not hasattr(self, "_style_basis"):  # every word's averaged move, as the learner mixes them
-                self._style_basis = style_words.directions(self.model, list(style_words.STYLE_WORDS), PRIOR_PROMPTS)
+                self._style_basis = style_words.basis(self.model)
             weights = style_words.mixture(adapter.shift, self._style_basis)
             if weights is None:
                 out.append((adapter, strength))

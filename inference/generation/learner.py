@@ -282,7 +282,7 @@ def learn(generator, request: LearnRequest,
         # so it says how, never what), started at the word the base model finds likeliest for the clips.
         names = list(style_words.STYLE_WORDS)
         word = request.start or likeliest_word(model, diffusion, style_feats, texts, seed=request.seed)
-        basis = style_words.directions(model, names, PRIOR_PROMPTS)
+        basis = style_words.basis(model)
         mix = torch.zeros(len(names))
         mix[names.index(word)] = 1.0
         mix.requires_grad_(True)

@@ -60,16 +60,25 @@ def direction(model, word: str, prompts) -> torch.Tensor:
     return directions(model, [word], prompts)[0]
 
 
+def basis(model) -> torch.Tensor:
+    """(len(STYLE_WORDS), width): every style word's direction averaged over the learner's everyday
+    prompts, in `STYLE_WORDS` order: what a learned shift is a mixture of, both when the learner mixes
+    it and when generation reads the mixture back (`mixture`)."""
+    from .learner import PRIOR_PROMPTS
+
+    return directions(model, list(STYLE_WORDS), PRIOR_PROMPTS)
+
+
 MIXTURE_TOLERANCE = 1e-3
 """Largest share of a shift's length left over when it is written as a mixture of the style words'
 directions (`mixture`); a shift further from their span is not a mixture of words."""
 
 
 @torch.no_grad()
-def mixture(shift: torch.Tensor, basis: torch.Tensor) -> torch.Tensor | None:
-    """(words,) weights w with shift = w @ basis (`basis`: `directions` of every word, over the learner's
-    everyday prompts), or None when `shift` is not such a mixture (a preset made another way)."""
-    b = basis.detach().to(torch.float64).cpu()
+def mixture(shift: torch.Tensor, words_basis: torch.Tensor) -> torch.Tensor | None:
+    """(words,) weights w with shift = w @ words_basis (`basis`), or None when `shift` is not such a
+    mixture (a preset made another way)."""
+    b = words_basis.detach().to(torch.float64).cpu()
     s = shift.detach().to(torch.float64).cpu()
     w = torch.linalg.lstsq(b.T, s[:, None]).solution[:, 0]
     if float((w @ b - s).norm()) > MIXTURE_TOLERANCE * max(float(s.norm()), 1e-12):
@@ -78,12 +87,11 @@ def mixture(shift: torch.Tensor, basis: torch.Tensor) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def said_of(model, weights: torch.Tensor, sentence: str, words=None) -> torch.Tensor:
+def said_of(model, weights: torch.Tensor, sentence: str) -> torch.Tensor:
     """(width,) a mixture of style words said of one sentence: each word's adverbs appended to *this*
-    sentence, instead of their move averaged over everyday prompts. `weights` per word of `words`
-    (default: every word of `STYLE_WORDS`, in order); words weighing nothing are not encoded."""
-    words = list(STYLE_WORDS) if words is None else list(words)
-    used = [(word, float(x)) for word, x in zip(words, weights.tolist()) if abs(float(x)) > 1e-4]
+    sentence, instead of their move averaged over everyday prompts. `weights`: one per word of
+    `STYLE_WORDS`, in order (as `mixture` gives them); words weighing nothing are not encoded."""
+    used = [(word, float(x)) for word, x in zip(STYLE_WORDS, weights.tolist()) if abs(float(x)) > 1e-4]
     w = model.text_proj.weight
     out = torch.zeros(w.shape[0], device=w.device, dtype=w.dtype)
     if used:

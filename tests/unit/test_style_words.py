@@ -57,7 +57,7 @@ def test_shipped_presets_are_the_style_word_mixtures_their_cards_name(shipped):
     be said of each prompt (`style_words.said_of`)."""
     from inference.generation.style import StyleLibrary, read_preset
 
-    basis = style_words.directions(shipped.model, list(style_words.STYLE_WORDS), learner.PRIOR_PROMPTS)
+    basis = style_words.basis(shipped.model)
     presets = StyleLibrary(None).presets()
     assert len(presets) >= 4
     for preset in presets:
@@ -106,7 +106,7 @@ def test_generation_says_each_style_of_the_prompt_and_leaves_the_preset_alone(sh
         seen.clear()
         res = shipped.generate(prompt, num_frames=40, steps=2, seed=0, adapters=((adapter, 1.0), (foreign, 0.5)))
         assert res.read_as, "the prompt is read as a training sentence"
-        basis = style_words.directions(shipped.model, list(style_words.STYLE_WORDS), learner.PRIOR_PROMPTS)
+        basis = style_words.basis(shipped.model)
         expected = style_words.said_of(shipped.model, style_words.mixture(own, basis), res.read_as)
         assert torch.allclose(seen[0]["elderly"], expected, atol=1e-5)
         assert torch.equal(seen[0]["foreign"], foreign.shift), "a shift that is no words mixture is used as it is"
