@@ -28,7 +28,7 @@ test: venv data $(DATASET)
 	$(PY) -m pytest -q tests
 
 demo: venv data
-	$(PY) scripts/demo.py $(if $(PROMPT),--prompt "$(PROMPT)") $(if $(SECONDS),--seconds $(SECONDS)) $(if $(SEED),--seed $(SEED))
+	$(PY) scripts/demo.py $(if $(PROMPT),--prompt "$(PROMPT)") $(if $(SECONDS),--seconds $(SECONDS)) $(if $(SEED),--seed $(SEED)) $(if $(STYLE),--style "$(STYLE)")
 
 dataset: venv data
 	$(PY) -m training.build_dataset

@@ -6,6 +6,8 @@ operator, onto Rigify's human metarig, and keys the same motion on a skinned CC0
 out/demo.png (contact sheet) and out/demo.mp4.
 
     make demo PROMPT="a person waves with the right hand" SECONDS=6 SEED=3
+    make demo PROMPT="a person walks forward" STYLE=elderly          # a style preset at strength 1
+    python scripts/demo.py --style elderly:0.5 --style tired         # styles mixed, as in the Style panel
     python scripts/demo.py --clip some.bvh      # show an imported BVH instead
 """
 from __future__ import annotations
@@ -61,6 +63,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", default=None, help="import this BVH file instead of generating")
     ap.add_argument("--frames", type=int, default=8, help="stills on the contact sheet")
     ap.add_argument("--no-movie", action="store_true", help="contact sheet only")
+    ap.add_argument("--style", action="append", default=[], metavar="NAME[:STRENGTH]",
+                    help="use this style preset (the Style panel's list), at this strength (default 1); repeatable")
     ap.add_argument("--character", default="quaternius_human_male.glb",
                     help="skinned character from ../shared/rigs shown beside the metarig ('' for none)")
     args = ap.parse_args(argv)
@@ -87,12 +91,23 @@ def main(argv=None) -> int:
     else:
         settings = scene.marionette
         settings.prompt, settings.seconds, settings.seed = args.prompt, args.seconds, args.seed
+        if args.style:
+            bpy.ops.marionette.refresh_styles()
+            items = {it.name: it for it in scene.marionette_style.items}
+            for spec in args.style:
+                name, _, strength = spec.partition(":")
+                if name not in items:
+                    print(f"demo: no style '{name}' (there are: {', '.join(sorted(items))})", file=sys.stderr)
+                    return 1
+                items[name].active, items[name].strength = True, float(strength or 1.0)
         scene.frame_current = 1
         t_gen = time.time()
         if bpy.ops.marionette.generate() != {"FINISHED"}:
             print("demo: generation failed", file=sys.stderr)
             return 1
-        label = f'"{args.prompt}" ({args.seconds:g} s, seed {args.seed}, {time.time() - t_gen:.1f} s incl. model load)'
+        styles = f", style {' + '.join(args.style)}" if args.style else ""
+        label = (f'"{args.prompt}" ({args.seconds:g} s, seed {args.seed}{styles}, '
+                 f'{time.time() - t_gen:.1f} s incl. model load)')
         hint = bpy.context.window_manager.marionette_job.hint
         if hint:
             print(f"demo: {hint}")

@@ -116,6 +116,8 @@ class Generator:
         """How the sampler's steps crowd towards the noisy end (`diffusion.Diffusion.timesteps`; 1: evenly)."""
         self.style_guidance_factor = defaults.STYLE_GUIDANCE_FACTOR
         """Attached styles are guided at this multiple of the text guidance (`sampler.Guided`)."""
+        self.noisy_content_from = defaults.NOISY_CONTENT_FROM
+        """The diffusion step from which a prompt read with styles keeps its whole content offset."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -185,6 +187,7 @@ class Generator:
         key_guidance: float = 1.0,
         read_prompt: bool = True,
         carry: bool = False,
+        noisy_text_embedding: np.ndarray | None = None,
     ) -> Result:
         """Generate one clip at the model's frame rate.
 
@@ -206,6 +209,9 @@ class Generator:
         when the prompt is given as text (not as `text_embedding`).
         carry: a drafted root path that ends before known motion does: that motion moves with the
         draft's end (True) or the draft returns to it (False; `constraints.Constraints.carry`).
+        noisy_text_embedding: the condition at the sampler's noisy steps (`defaults.NOISY_CONTENT_FROM`),
+        `text_embedding` at the others; None: `text_embedding` throughout. A prompt read with styles
+        attached sets it itself: the sentence with its whole content offset.
         """
         if num_frames is None:
             if known is not None:
@@ -236,8 +242,13 @@ class Generator:
             if reader is not None:
                 # the content offsets and the styles do not compose: the offset fades out as styles turn up
                 turned_up = sum(abs(s) for _, s in adapters)
-                reading = reader.read(own, prompt, offset=max(0.0, 1.0 - defaults.OFFSET_FADE * turned_up))
+                offset = max(0.0, 1.0 - defaults.OFFSET_FADE * turned_up)
+                reading = reader.read(own, prompt, offset=offset)
                 text_embedding, read_as, backwards = reading.embedding, reading.sentence, reading.backwards
+                if read_as and offset < 1.0:
+                    # ...but not at the noisy steps, where what the motion is gets decided: there the
+                    # sentence keeps its whole offset, and the styles say how it is done after
+                    noisy_text_embedding = reader.read(own, prompt, offset=1.0).embedding
                 if read_as and adapters:  # each style said of the sentence the prompt is read as
                     adapters = self.styles_said_of(adapters, read_as)
 
@@ -265,8 +276,9 @@ class Generator:
 
             res = self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance,
                                 known=None if known is None else known.reversed(), mask=flip(mask), callback=callback,
-                                text_embedding=text_embedding, smoothing=smoothing, foot_lock=foot_lock,
-                                adapters=adapters, start=start, drafted=flip(drafted), key_guidance=key_guidance)
+                                text_embedding=text_embedding, noisy_text_embedding=noisy_text_embedding,
+                                smoothing=smoothing, foot_lock=foot_lock, adapters=adapters, start=start,
+                                drafted=flip(drafted), key_guidance=key_guidance)
             clip = res.clip.reversed()
             root = clip.root_translation.copy()
             if mask is None or not mask[:, rep.ROOT].any():
@@ -299,15 +311,17 @@ class Generator:
                 d_mask[np.ix_([0, hi - lo - 1], [0, 1, *range(rep.joint_feature_slices(0).start,
                                                                rep.joint_feature_slices(0).stop)])] = True
             part = self.generate(prompt, hi - lo, seed=seed, steps=steps, guidance=max(guidance, DRAFT_GUIDANCE),
-                                 callback=half(0), text_embedding=text_embedding, smoothing=smoothing,
-                                 foot_lock=False, adapters=adapters, known=d_known, mask=d_mask).clip
+                                 callback=half(0), text_embedding=text_embedding,
+                                 noisy_text_embedding=noisy_text_embedding, smoothing=smoothing, foot_lock=False,
+                                 adapters=adapters, known=d_known, mask=d_mask).clip
             q, r = known.rotations.copy(), known.root_translation.copy()
             q[lo:hi], r[lo:hi] = part.rotations, part.root_translation
             known = apply_draft(known, drafted, MotionClip(q, r, known.fps), carry=meets and carry)
             blended = ((drafted > 0) & (drafted < 1)).any()
             return heard(self.generate(prompt, num_frames, seed=seed, steps=steps, guidance=guidance, known=known,
                                        mask=mask | (drafted >= 1), callback=half(1), text_embedding=text_embedding,
-                                       smoothing=smoothing, foot_lock=foot_lock, adapters=adapters,
+                                       noisy_text_embedding=noisy_text_embedding, smoothing=smoothing,
+                                       foot_lock=foot_lock, adapters=adapters,
                                        start=start or (DRAFT_START if blended else 0.0), key_guidance=key_guidance))
         shortest = min(int(getattr(self.config, "min_frames", 1)), self.config.window_frames, self.max_frames)
         if num_frames < shortest:
@@ -318,12 +332,15 @@ class Generator:
                 known = MotionClip(known.rotations[pad], known.root_translation[pad], known.fps)
                 mask = np.concatenate([mask, np.zeros((shortest - num_frames, mask.shape[1]), bool)])
             res = self.generate(prompt, shortest, seed=seed, steps=steps, guidance=guidance, known=known, mask=mask,
-                                callback=callback, text_embedding=text_embedding, smoothing=smoothing,
-                                foot_lock=foot_lock, adapters=adapters, start=start, key_guidance=key_guidance)
+                                callback=callback, text_embedding=text_embedding,
+                                noisy_text_embedding=noisy_text_embedding, smoothing=smoothing, foot_lock=foot_lock,
+                                adapters=adapters, start=start, key_guidance=key_guidance)
             res.clip = res.clip.slice(0, num_frames)
             res.contacts = res.contacts[:num_frames]
             return heard(res)
         text = torch.as_tensor(np.asarray(text_embedding, np.float32), device=self.device)[None]
+        noisy_text = None if noisy_text_embedding is None else \
+            torch.as_tensor(np.asarray(noisy_text_embedding, np.float32), device=self.device)[None]
         windows = self.windows(num_frames)
         total = steps * len(windows)
 
@@ -335,7 +352,7 @@ class Generator:
         lock = self.config.foot_lock if foot_lock is None else foot_lock
         if len(windows) == 1:
             q, root, contacts = self._sample(text, known, mask, num_frames, seed, steps, guidance, window_callback(0),
-                                             smoothing, adapters, start, key_guidance)
+                                             smoothing, adapters, start, key_guidance, noisy_text)
             return Result(self._finish(q, root, known, mask, lock), contacts, int(seed), nearest, read_as)
         # Longer than the model's training window: generate overlapping windows; each one continues
         # the previous by treating the overlap as known frames (the same in-painting as keyframes).
@@ -357,7 +374,7 @@ class Generator:
             m[context[a:b], POSE] = True
             ref = MotionClip(q_all[a:b], root_all[a:b], self.fps)
             q, root, contacts = self._sample(text, ref, m, b - a, seed + k, steps, guidance, window_callback(k),
-                                             smoothing, adapters, start, key_guidance)
+                                             smoothing, adapters, start, key_guidance, noisy_text)
             q_all[a:b], root_all[a:b], contacts_all[a:b] = q, root, contacts
             done[a:b] = True
         return Result(self._finish(q_all, root_all, known, mask, lock), contacts_all, int(seed), nearest, read_as)
@@ -476,14 +493,15 @@ class Generator:
                 return out
             a += hop
 
-    def guided(self, text, known, mask, guidance: float, key_guidance: float = 1.0) -> Guided:
+    def guided(self, text, known, mask, guidance: float, key_guidance: float = 1.0, noisy_text=None) -> Guided:
         """The model with its condition bound, guided as this generator samples (styles at
-        `style_guidance_factor` times `guidance`); every sampling path (windows, restyle) builds it here."""
+        `style_guidance_factor` times `guidance`; `noisy_text` at the steps from `noisy_content_from`
+        up); every sampling path (windows, restyle) builds it here."""
         return Guided(self.model, text, known, mask, guidance, style_scale=guidance * self.style_guidance_factor,
-                      known_scale=key_guidance)
+                      known_scale=key_guidance, noisy_text=noisy_text, noisy_from=self.noisy_content_from)
 
     def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None, adapters=(),
-                start: float = 0.0, key_guidance: float = 1.0):
+                start: float = 0.0, key_guidance: float = 1.0, noisy_text=None):
         """One window: world-frame quaternions (T, 22, 4), root (T, 3), contacts (T, 4)."""
         dev, m = self.device, self.model
         use_known = known is not None and mask is not None and bool(mask.any())
@@ -498,7 +516,7 @@ class Generator:
             mask_t = torch.zeros_like(known_t)
         # the model is shared between requests: adapters are attached only while this request holds it
         with self._lock, lora.applied(m, adapters):
-            denoise = self.guided(text, known_t, mask_t, guidance, key_guidance)
+            denoise = self.guided(text, known_t, mask_t, guidance, key_guidance, noisy_text)
             from_draft = use_known and start > 0
             # a run from a draft starts below the noisy end that the step spacing crowds: its steps stay even
             timesteps = self.diffusion.timesteps(steps, 1.0 if from_draft else self.step_power)

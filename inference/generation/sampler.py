@@ -42,12 +42,16 @@ class Guided:
     cond without known values), one more row: the estimate moves further from the motion the model
     would make with no keys towards the motion the keys imply (the in-between between the keys,
     not only at them). 1 = the model's own conditioning.
+
+    noisy_text: the text at the noisy steps (t >= noisy_from), where a motion's content is decided;
+    `text` at the others (`defaults.NOISY_CONTENT_FROM`). None: `text` at every step.
     """
 
     def __init__(self, model, text: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, scale: float = 1.0,
                  frame_mask: torch.Tensor | None = None, style_scale: float | None = None,
-                 known_scale: float = 1.0):
+                 known_scale: float = 1.0, noisy_text: torch.Tensor | None = None, noisy_from: int = 0):
         self.model, self.text, self.known, self.mask, self.frame_mask = model, text, known, mask, frame_mask
+        self.noisy_text, self.noisy_from = noisy_text, int(noisy_from)
         self.scale = float(scale)
         self.style_scale = self.scale if style_scale is None else float(style_scale)
         self.known_scale = float(known_scale)
@@ -84,12 +88,15 @@ class Guided:
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         weights = self.weights()
+        said = self.text
+        if self.noisy_text is not None and int(t.flatten()[0]) >= self.noisy_from:
+            said = self.noisy_text
         if len(weights) == 1:
-            return self.model(x, t, self.text, self.known, self.mask, self.frame_mask)
+            return self.model(x, t, said, self.known, self.mask, self.frame_mask)
         rows = list(weights)
         n, b = len(rows), x.shape[0]
-        none = torch.zeros_like(self.text)
-        text = torch.cat([self.text if r[0] else none for r in rows])
+        none = torch.zeros_like(said)
+        text = torch.cat([said if r[0] else none for r in rows])
         known = torch.cat([self.known if r[2] else torch.zeros_like(self.known) for r in rows])
         mask = torch.cat([self.mask if r[2] else torch.zeros_like(self.mask) for r in rows])
         fm = None if self.frame_mask is None else torch.cat([self.frame_mask] * n)

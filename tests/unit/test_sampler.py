@@ -125,6 +125,29 @@ def test_key_guidance_moves_the_estimate_towards_what_the_keys_imply():
     assert torch.equal(no_keys, model(x, t, empty, known, torch.zeros_like(mask)))
 
 
+def test_a_noisy_text_is_said_at_the_noisy_steps_only():
+    """noisy_text replaces the text from step noisy_from up (with the style and its guidance rows as
+    before), and the text itself below."""
+    model, text, known, mask, x, _, style, empty, _, _ = _styled_setup()
+    other = torch.randn(1, TINY.text_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad(), lora_applied(model, style):
+        for step, said in ((600, other), (999, other), (599, text), (0, text)):
+            t = torch.tensor([step])
+            got = Guided(model, text, known, mask, 2.5, style_scale=4.0, noisy_text=other, noisy_from=600)(x, t)
+            assert torch.equal(got, Guided(model, said, known, mask, 2.5, style_scale=4.0)(x, t)), step
+        t = torch.tensor([800])
+        assert not torch.allclose(Guided(model, other, known, mask, 2.5)(x, t),
+                                  Guided(model, text, known, mask, 2.5)(x, t))
+        bare = Guided(model, text, known, mask, 1.0, noisy_text=other, noisy_from=600)(x, t)
+        assert torch.equal(bare, model(x, t, other, known, mask)), "one call without guidance as well"
+
+
+def lora_applied(model, style):
+    from inference.generation import lora
+
+    return lora.applied(model, ((style, 1.0),))
+
+
 def test_steps_can_crowd_towards_the_noisy_end():
     d = Diffusion(1000)
     assert d.timesteps(10) == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]

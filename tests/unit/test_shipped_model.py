@@ -71,6 +71,7 @@ def test_a_sidestep_prompt_steps_sideways_instead_of_turning(shipped):
 def test_a_style_turned_up_fades_the_content_offset_out(shipped):
     # a learned style was recognised on none of the offset contents' prompts while the offset stayed on
     from inference.generation import lora
+    from inference.generation.text import encode
 
     r = shipped.reader()
     noop = lora.create(shipped.model, "noop", rank=2)  # zero up-projections and no shift: changes nothing
@@ -78,10 +79,14 @@ def test_a_style_turned_up_fades_the_content_offset_out(shipped):
     base = shipped.generate(prompt, seconds=1.0, seed=0)
     k = r.sentences.index(base.read_as)
     assert np.any(r.content_shift[r.bank_content[k]]), "a content that has an offset"
-    plain = shipped.generate(seconds=1.0, seed=0, text_embedding=r.bank[k])
+    # ...except at the noisy steps, where what the motion is gets decided (`defaults.NOISY_CONTENT_FROM`)
+    whole = r.read(encode(prompt)[0], prompt, offset=1.0).embedding
+    plain = shipped.generate(seconds=1.0, seed=0, text_embedding=r.bank[k], noisy_text_embedding=whole)
     styled = shipped.generate(prompt, seconds=1.0, seed=0, adapters=((noop, 1.0),))
     assert np.allclose(styled.clip.rotations, plain.clip.rotations, atol=1e-5), "style at 1: no offset"
     assert not np.allclose(base.clip.rotations, plain.clip.rotations, atol=1e-3)
+    nowhere = shipped.generate(seconds=1.0, seed=0, text_embedding=r.bank[k])
+    assert not np.allclose(styled.clip.rotations, nowhere.clip.rotations, atol=1e-3), "the noisy steps keep it"
     zero = shipped.generate(prompt, seconds=1.0, seed=0, adapters=((noop, 0.0),))
     assert np.array_equal(zero.clip.rotations, base.clip.rotations), "style at 0: the offset as without styles"
     # gone by half strength (at 0.5 a style read no more than at 0 while half the offset stayed)
