@@ -40,14 +40,23 @@ styles' summed strength: gone by half strength. The offset holds a style back, s
 full strength) a style at 0.5 often read no more than at 0: on the validation style bench, style rising
 with strength 0 -> 0.5 -> 1 was 0.806 with 1 and 0.833 with 2 (strength 0 and 1 unchanged)."""
 
-NOISY_CONTENT_FROM = 600
+NOISY_CONTENT_FROM = 500
 """With styles attached, the prompt reader's content offset fades (`OFFSET_FADE`) only at the sampler's
-steps below this diffusion step; at the noisy steps (t >= this: 5 of the 10 default steps), where what
+steps below this diffusion step; at the noisy steps (t >= this: 6 of the 10 default steps), where what
 the motion is gets decided, the sentence keeps its whole offset (`sampler.Guided` noisy_text), and
 the style is guided harder (`STYLE_GUIDANCE_FACTOR`) to say how it is done. Validation style bench
-(6 styles x 24 prompts; recognised / content kept / style rising with strength): 0.743 / 0.835 /
-0.833 with the offset faded at every step and style guidance 1; 0.694 / 0.917 / 0.826 kept at the
-noisy steps; 0.757 / 0.851 / 0.833 kept there and style guidance 1.25."""
+(6 styles x 24 prompts, seeds 0-23; recognised / content kept / style rising with strength): offset
+faded at every step, style guidance 1: 0.743 / 0.835 / 0.833; kept from step 600 up: 0.694 / 0.917 /
+0.826; kept from 600 / 500 / 400 up with style guidance 1.25: 0.757 / 0.851 / 0.833, 0.764 / 0.851 /
+0.847, 0.764 / 0.851 / 0.847; from 400 with guidance 1.5: 0.819 / 0.769 / 0.819."""
+
+UNSTYLED_FROM = 900
+"""Attached styles are left out of the sampler's estimates at the steps from this diffusion step up
+(2 of the 10 default steps: t = 999, 962): the motion's first outline is the prompt's alone, so a
+style's strength changes how the same take is done rather than which take it is. Validation style
+bench with the settings above (seeds 0-23 / 100-123): styled at every step 0.764 / 0.851 / 0.847 (seeds
+0-23); left out from 970 (the first step) 0.764 / 0.868 / 0.847 and 0.785 / 0.795 / 0.854; from 900
+0.750 / 0.860 / 0.889 and 0.743 / 0.827 / 0.868; from 800 0.681 / 0.893 / 0.847 (style lost)."""
 
 KEY_GUIDANCE = 3.0
 """Guidance on keyed poses (`sampler.Guided` known_scale) when in-betweening: the in-between moves

@@ -118,6 +118,8 @@ class Generator:
         """Attached styles are guided at this multiple of the text guidance (`sampler.Guided`)."""
         self.noisy_content_from = defaults.NOISY_CONTENT_FROM
         """The diffusion step from which a prompt read with styles keeps its whole content offset."""
+        self.unstyled_from = defaults.UNSTYLED_FROM
+        """The diffusion step from which attached styles are left out (the motion's first outline)."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -495,10 +497,11 @@ class Generator:
 
     def guided(self, text, known, mask, guidance: float, key_guidance: float = 1.0, noisy_text=None) -> Guided:
         """The model with its condition bound, guided as this generator samples (styles at
-        `style_guidance_factor` times `guidance`; `noisy_text` at the steps from `noisy_content_from`
-        up); every sampling path (windows, restyle) builds it here."""
+        `style_guidance_factor` times `guidance`, left out from `unstyled_from` up; `noisy_text` at the
+        steps from `noisy_content_from` up); every sampling path (windows, restyle) builds it here."""
         return Guided(self.model, text, known, mask, guidance, style_scale=guidance * self.style_guidance_factor,
-                      known_scale=key_guidance, noisy_text=noisy_text, noisy_from=self.noisy_content_from)
+                      known_scale=key_guidance, noisy_text=noisy_text, noisy_from=self.noisy_content_from,
+                      unstyled_from=self.unstyled_from)
 
     def _sample(self, text, known, mask, num_frames, seed, steps, guidance, callback, smoothing=None, adapters=(),
                 start: float = 0.0, key_guidance: float = 1.0, noisy_text=None):

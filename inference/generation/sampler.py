@@ -45,26 +45,33 @@ class Guided:
 
     noisy_text: the text at the noisy steps (t >= noisy_from), where a motion's content is decided;
     `text` at the others (`defaults.NOISY_CONTENT_FROM`). None: `text` at every step.
+    unstyled_from: the attached styles are left out of every estimate at the steps t >= this (the
+    motion's first outline is the prompt's alone, `defaults.UNSTYLED_FROM`); None: styled throughout.
     """
 
     def __init__(self, model, text: torch.Tensor, known: torch.Tensor, mask: torch.Tensor, scale: float = 1.0,
                  frame_mask: torch.Tensor | None = None, style_scale: float | None = None,
-                 known_scale: float = 1.0, noisy_text: torch.Tensor | None = None, noisy_from: int = 0):
+                 known_scale: float = 1.0, noisy_text: torch.Tensor | None = None, noisy_from: int = 0,
+                 unstyled_from: int | None = None):
         self.model, self.text, self.known, self.mask, self.frame_mask = model, text, known, mask, frame_mask
         self.noisy_text, self.noisy_from = noisy_text, int(noisy_from)
+        self.unstyled_from = unstyled_from
         self.scale = float(scale)
         self.style_scale = self.scale if style_scale is None else float(style_scale)
         self.known_scale = float(known_scale)
         self._has_text = bool(text.abs().sum() > 0)
         self._has_known = bool(mask.any())
 
-    def _styled(self) -> bool:
+    def _styled(self, step: int | None = None) -> bool:
+        if step is not None and self.unstyled_from is not None and step >= self.unstyled_from:
+            return False
         shift = getattr(self.model, "cond_shift", None)
         return shift is not None and shift.active
 
-    def weights(self) -> dict[tuple[bool, bool, bool], float]:
-        """Estimates to mix, {(text, styles, known values): weight}; the weights sum to 1."""
-        text, styled = self._has_text, self._styled()
+    def weights(self, step: int | None = None) -> dict[tuple[bool, bool, bool], float]:
+        """Estimates to mix at diffusion step `step` (None: a step that is styled), {(text, styles,
+        known values): weight}; the weights sum to 1."""
+        text, styled = self._has_text, self._styled(step)
         full = (text, styled, True)
         if styled and not text:
             w = {full: self.style_scale, (False, False, True): 1.0 - self.style_scale}
@@ -87,13 +94,12 @@ class Guided:
         return len(self.weights()) > 1
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        weights = self.weights()
-        said = self.text
-        if self.noisy_text is not None and int(t.flatten()[0]) >= self.noisy_from:
-            said = self.noisy_text
-        if len(weights) == 1:
-            return self.model(x, t, said, self.known, self.mask, self.frame_mask)
+        step = int(t.flatten()[0])
+        weights = self.weights(step)
+        said = self.text if self.noisy_text is None or step < self.noisy_from else self.noisy_text
         rows = list(weights)
+        if len(rows) == 1 and (rows[0][1] or not self._styled()):  # one row, and no style to leave out
+            return self.model(x, t, said, self.known, self.mask, self.frame_mask)
         n, b = len(rows), x.shape[0]
         none = torch.zeros_like(said)
         text = torch.cat([said if r[0] else none for r in rows])

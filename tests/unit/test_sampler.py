@@ -142,6 +142,23 @@ def test_a_noisy_text_is_said_at_the_noisy_steps_only():
         assert torch.equal(bare, model(x, t, other, known, mask)), "one call without guidance as well"
 
 
+def test_styles_can_be_left_out_of_the_first_steps():
+    """unstyled_from: from that step up every estimate is the unstyled one (with the style attached,
+    guided or not); below it the style is there as before."""
+    model, text, known, mask, x, _, style, _, _, _ = _styled_setup()
+    for scale in (2.5, 1.0):
+        with torch.no_grad():
+            plain = {step: Guided(model, text, known, mask, scale)(x, torch.tensor([step])) for step in (950, 300)}
+            with lora_applied(model, style):
+                styled = Guided(model, text, known, mask, scale, style_scale=4.0)(x, torch.tensor([300]))
+                late = Guided(model, text, known, mask, scale, style_scale=4.0, unstyled_from=900)
+                got = {step: late(x, torch.tensor([step])) for step in (950, 300)}
+        assert torch.equal(got[950], plain[950]), scale
+        assert torch.equal(got[300], styled), scale
+        assert not torch.allclose(got[300], plain[300], atol=1e-4), "the style is there below the step"
+        assert model.cond_shift.gate is None
+
+
 def lora_applied(model, style):
     from inference.generation import lora
 
