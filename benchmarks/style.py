@@ -158,6 +158,11 @@ def main(argv=None):
                     help="where the style clips and restyled takes come from (val: for choosing settings)")
     ap.add_argument("--style-guidance-factor", type=float, default=None,
                     help="styles guided at this multiple of the text guidance (default: the Generator's)")
+    ap.add_argument("--noisy-content-from", type=int, default=None,
+                    help="diffusion step from which a read prompt keeps its whole content offset "
+                    "(default: the Generator's)")
+    ap.add_argument("--unstyled-from", type=int, default=None,
+                    help="diffusion step from which styles are left out (default: the Generator's; 1000: never)")
     ap.add_argument("--out", type=Path, default=REPO / "out" / "style.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -165,6 +170,10 @@ def main(argv=None):
     gen = Generator(args.model, "cpu")
     if args.style_guidance_factor is not None:
         gen.style_guidance_factor = args.style_guidance_factor
+    if args.noisy_content_from is not None:
+        gen.noisy_content_from = args.noisy_content_from
+    if args.unstyled_from is not None:
+        gen.unstyled_from = args.unstyled_from
     out = measure(gen, meta, rot, root, Evaluator.load(), args.styles, args.limit, args.steps, not args.no_shift,
                   args.detail or args.no_shift, split=args.split)
     args.out.parent.mkdir(parents=True, exist_ok=True)
