@@ -54,6 +54,28 @@ def add_skinned_character(bpy, bridge, name: str, arm, action, first: int, last:
     return char
 
 
+def use_styles(bpy, scene, specs) -> str | None:
+    """Tick the Style panel's presets named in `specs` ("name" or "name:strength", strength 1 by
+    default), and no others, for the next generation, as an animator would; a message when one is not
+    there. No specs: the panel is left as it is."""
+    if not specs:
+        return None
+    bpy.ops.marionette.refresh_styles()
+    items = {it.name: it for it in scene.marionette_style.items}
+    for it in items.values():  # these styles and no others
+        it.active = False
+    for spec in specs:
+        name, _, strength = spec.partition(":")
+        if name not in items:
+            return f"no style '{name}' (there are: {', '.join(sorted(items))})"
+        try:
+            value = float(strength or 1.0)
+        except ValueError:
+            return f"style strength must be a number: '{spec}'"
+        items[name].active, items[name].strength = True, value
+    return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(REPO / "out"))
@@ -91,15 +113,10 @@ def main(argv=None) -> int:
     else:
         settings = scene.marionette
         settings.prompt, settings.seconds, settings.seed = args.prompt, args.seconds, args.seed
-        if args.style:
-            bpy.ops.marionette.refresh_styles()
-            items = {it.name: it for it in scene.marionette_style.items}
-            for spec in args.style:
-                name, _, strength = spec.partition(":")
-                if name not in items:
-                    print(f"demo: no style '{name}' (there are: {', '.join(sorted(items))})", file=sys.stderr)
-                    return 1
-                items[name].active, items[name].strength = True, float(strength or 1.0)
+        problem = use_styles(bpy, scene, args.style)
+        if problem:
+            print(f"demo: {problem}", file=sys.stderr)
+            return 1
         scene.frame_current = 1
         t_gen = time.time()
         if bpy.ops.marionette.generate() != {"FINISHED"}:

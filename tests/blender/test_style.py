@@ -102,3 +102,20 @@ def test_restyle_keeps_the_root_path(ext, scene, style_mod):
     assert len(bpy.data.actions) == n_actions + 1
     new = obj.animation_data.action
     assert new is not actions[0] and new.frame_range[:] == actions[0].frame_range[:]
+
+
+def test_the_demo_ticks_the_styles_it_is_given(ext, scene, style_mod):
+    """`make demo STYLE=elderly:0.5`: the preset is ticked at that strength in the Style panel, so the
+    Generate operator applies it; a name that is not a preset is an error, not a plain clip."""
+    from scripts.demo import use_styles
+
+    bpy.context.scene.marionette_style.items.clear()
+    assert use_styles(bpy, bpy.context.scene, []) is None
+    assert style_mod.active_styles(bpy.context) == ()
+    assert use_styles(bpy, bpy.context.scene, ["elderly:0.5", "tired"]) is None
+    got = {s.name: s.strength for s in style_mod.active_styles(bpy.context)}
+    assert got == {"elderly": 0.5, "tired": 1.0}
+    assert use_styles(bpy, bpy.context.scene, ["feminine"]) is None
+    assert [s.name for s in style_mod.active_styles(bpy.context)] == ["feminine"], "the styles given, no others"
+    assert "no style 'grumpy'" in use_styles(bpy, bpy.context.scene, ["grumpy"])
+    assert "must be a number" in use_styles(bpy, bpy.context.scene, ["elderly:lots"])
