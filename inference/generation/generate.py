@@ -211,7 +211,7 @@ class Generator:
         when the prompt is given as text (not as `text_embedding`).
         carry: a drafted root path that ends before known motion does: that motion moves with the
         draft's end (True) or the draft returns to it (False; `constraints.Constraints.carry`).
-        noisy_text_embedding: the condition at the sampler's noisy steps (`defaults.NOISY_CONTENT_FROM`),
+        noisy_text_embedding: the condition at the sampler's noisy steps (from `noisy_content_from` up),
         `text_embedding` at the others; None: `text_embedding` throughout. A prompt read with styles
         attached sets it itself: the sentence with its whole content offset.
         """
