@@ -53,6 +53,15 @@ def split_clips(meta: dict, rot, root, split: str) -> list[MotionClip]:
     return out
 
 
+SOURCES = {"bandai1": "bandai", "bandai2": "bandai", "cmu": "cmu"}
+"""Dataset source -> the group its windows are also reported under (`_bandai`, `_cmu` keys)."""
+
+
+def split_sources(meta: dict, split: str) -> list[str]:
+    """Per clip of `split_clips` (same order), its group in `SOURCES`."""
+    return [SOURCES.get(c["source"], c["source"]) for c in meta["clips"] if c["split"] == split and not c["mirrored"]]
+
+
 def sample_at(clip: MotionClip, u: np.ndarray) -> MotionClip:
     """The clip at fractional frame indices u (slerp rotations, lerp root), at `clip.fps`."""
     u = np.clip(np.asarray(u, dtype=np.float64), 0, clip.num_frames - 1)
@@ -181,19 +190,29 @@ class Filler:
 
 
 # --------------------------------------------------------------------------------------- protocols
-def lafan_windows(clips: list[MotionClip], limit: int = 0) -> list[MotionClip]:
+def _spread(items: list, limit: int) -> list:
+    """At most `limit` of `items`, evenly spread over them (deterministic); all when limit is 0."""
+    if limit and len(items) > limit:
+        return [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
+    return items
+
+
+def lafan_windows(clips: list[MotionClip], limit: int = 0, labels: list | None = None):
+    """The LAFAN1 windows of `clips` at 30 fps; with `labels` (one per clip), (windows, their clips' labels)."""
     length = CONTEXT + max(GAPS) + 1
     wins = []
-    for c in clips:
+    for k, c in enumerate(clips):
         c30 = c.resample(FPS30)
         for s in range(0, c30.num_frames - length + 1, STRIDE):
-            wins.append(c30.slice(s, s + length))
-    if limit and len(wins) > limit:  # evenly spread over the split, deterministic
-        wins = [wins[i] for i in np.linspace(0, len(wins) - 1, limit).round().astype(int)]
-    return wins
+            wins.append((c30.slice(s, s + length), None if labels is None else labels[k]))
+    wins = _spread(wins, limit)
+    windows = [w for w, _ in wins]
+    return windows if labels is None else (windows, [lab for _, lab in wins])
 
 
-def run_lafan(filler: Filler, windows: list[MotionClip], x_mean, x_std) -> dict:
+def run_lafan(filler: Filler, windows: list[MotionClip], x_mean, x_std, labels: list | None = None) -> dict:
+    """Every LAFAN1 figure over `windows`; with `labels` (one per window) also each label's L2P ratio
+    (`inb_l2p_ratio_<gap>_<label>`)."""
     out = {}
     for gap in GAPS:
         sl = slice(CONTEXT, CONTEXT + gap)
@@ -209,23 +228,37 @@ def run_lafan(filler: Filler, windows: list[MotionClip], x_mean, x_std) -> dict:
             out[f"{name}_l2q_{gap}"] = float(np.mean([x["l2q"].mean() for x in r]))
             out[f"{name}_npss_{gap}"] = npss(np.stack([x["q_gt"] for x in r]), np.stack([x["q_pred"] for x in r]))
         out[f"inb_l2p_ratio_{gap}"] = out[f"model_l2p_{gap}"] / out[f"interp_l2p_{gap}"]
+        by_label(out, f"inb_l2p_ratio_{gap}", [x["l2p"].mean() for x in rows["model"]],
+                  [x["l2p"].mean() for x in rows["interp"]], labels)
         out[f"inb_l2q_ratio_{gap}"] = out[f"model_l2q_{gap}"] / out[f"interp_l2q_{gap}"]
         out[f"inb_npss_{gap}"] = out[f"model_npss_{gap}"]
     return out
 
 
-def block_windows(clips: list[MotionClip], limit: int = 0) -> list[MotionClip]:
-    """One centred 8-s window (plus the closing key's frame) from each test clip that long."""
+def block_windows(clips: list[MotionClip], limit: int = 0, labels: list | None = None):
+    """One centred 8-s window (plus the closing key's frame) from each test clip that long; with
+    `labels` (one per clip), (windows, their clips' labels)."""
     fps = clips[0].fps
     n = int(round(BLOCK_SECONDS * fps)) + 1
     wins = []
-    for c in clips:
+    for k, c in enumerate(clips):
         if c.num_frames >= n:
             s = (c.num_frames - n) // 2
-            wins.append(c.slice(s, s + n))
-    if limit and len(wins) > limit:
-        wins = [wins[i] for i in np.linspace(0, len(wins) - 1, limit).round().astype(int)]
-    return wins
+            wins.append((c.slice(s, s + n), None if labels is None else labels[k]))
+    wins = _spread(wins, limit)
+    windows = [w for w, _ in wins]
+    return windows if labels is None else (windows, [lab for _, lab in wins])
+
+
+def by_label(out: dict, key: str, model: list, interp: list, labels: list | None):
+    """`key`_<label>: the ratio of the model's mean error to interpolation's over each label's windows."""
+    if labels is None:
+        return
+    labels = np.asarray(labels)
+    for lab in sorted(set(labels.tolist())):
+        pick = labels == lab
+        out[f"{key}_{lab}"] = float(np.mean(np.asarray(model)[pick]) / np.mean(np.asarray(interp)[pick]))
+        out[f"{key}_{lab}_windows"] = int(pick.sum())
 
 
 def blocking_errors(real: MotionClip, pred: MotionClip, keys) -> dict:
@@ -238,7 +271,10 @@ def blocking_errors(real: MotionClip, pred: MotionClip, keys) -> dict:
     return {"err": float(err), "jumps": jumps[np.array(inner) - 1]}
 
 
-def run_blocking(filler: Filler, windows: list[MotionClip], real_clips: list[MotionClip]) -> dict:
+def run_blocking(filler: Filler, windows: list[MotionClip], real_clips: list[MotionClip],
+                 labels: list | None = None) -> dict:
+    """Blocking figures over `windows`; with `labels` (one per window) also each label's ratio
+    (`inb_blocking_ratio_<label>`)."""
     if not windows:
         return {}
     fps = windows[0].fps
@@ -256,7 +292,7 @@ def run_blocking(filler: Filler, windows: list[MotionClip], real_clips: list[Mot
     # the real data's 99th percentile of the per-frame largest joint-velocity change, same clips' split
     jumps = [velocity_jumps(c.positions()) for c in real_clips if c.num_frames > 2]
     p99 = float(np.percentile(np.concatenate(jumps), 99))
-    return {
+    out = {
         "inb_blocking_ratio": float(np.mean(m_err) / np.mean(i_err)),
         "inb_blocking_model_err_m": float(np.mean(m_err)),
         "inb_blocking_interp_err_m": float(np.mean(i_err)),
@@ -266,6 +302,8 @@ def run_blocking(filler: Filler, windows: list[MotionClip], real_clips: list[Mot
         "real_velocity_jump_p99_m_per_s2": p99 * fps * fps,
         "inb_blocking_clips": len(windows),
     }
+    by_label(out, "inb_blocking_ratio", m_err, i_err, labels)
+    return out
 
 
 def measure(gen: Generator, meta: dict, rot, root, split: str = "test", limit: int = 0, stats=None,
@@ -276,11 +314,13 @@ def measure(gen: Generator, meta: dict, rot, root, split: str = "test", limit: i
         stats = position_stats(split_clips(meta, rot, root, "train"))
     x_mean, x_std = stats
     clips = split_clips(meta, rot, root, split)
+    sources = split_sources(meta, split)
     filler = Filler(gen, **filler_kw)
-    wins = lafan_windows(clips, limit)
+    wins, labels = lafan_windows(clips, limit, sources)
     out = {"inb_lafan_windows": len(wins)}
-    out.update(run_lafan(filler, wins, x_mean, x_std))
-    out.update(run_blocking(filler, block_windows(clips, limit), clips))
+    out.update(run_lafan(filler, wins, x_mean, x_std, labels))
+    blocks, block_labels = block_windows(clips, limit, sources)
+    out.update(run_blocking(filler, blocks, clips, block_labels))
     out["inb_seconds"] = round(time.time() - t0, 1)
     return out
 

@@ -119,14 +119,14 @@ def measure(limit: int = 0, steps: int | None = None, threads: int = 1) -> dict:
     import torch
 
     from benchmarks.evaluator import velocity_jumps
-    from benchmarks.inbetween import block_windows, split_clips
+    from benchmarks.inbetween import by_label, block_windows, split_clips, split_sources
     from training import build_dataset
 
     torch.set_num_threads(threads)
     bridge = importlib.import_module(pkg.__name__ + ".bridge")
     meta, rot, root, _ = build_dataset.load()
     clips = split_clips(meta, np.asarray(rot), np.asarray(root), "test")
-    wins = block_windows(clips, limit)
+    wins, labels = block_windows(clips, limit, split_sources(meta, "test"))
     reset_scene()
     bpy.ops.marionette.add_character(character_type="RIGIFY")
     obj = bpy.context.view_layer.objects.active
@@ -158,6 +158,8 @@ def measure(limit: int = 0, steps: int | None = None, threads: int = 1) -> dict:
         "inb_blender_clips": len(wins),
     }
     out["inb_key_err_max"] = max(out["inb_key_err_max_24"], out["inb_key_err_max_30"])
+    # the same ratio over each source's windows (Bandai-Namco takes, CMU takes: dancing above all)
+    by_label(out, "inb_blender_blocking_ratio", [r["model_err"] for r in r24], [r["interp_err"] for r in r24], labels)
     out["inb_blender_seconds"] = round(time.time() - t0, 1)
     torch.set_num_threads(2)  # latency as the animator gets it, like t2m_blender_latency_s_cpu
     out.update(latency(bpy, bridge, obj, wins[0]))

@@ -84,6 +84,38 @@ def test_lafan_protocol_scores_a_20fps_interpolator_like_interpolation():
     assert 0 < out["interp_l2p_5"] < out["interp_l2p_15"] < out["interp_l2p_30"]
 
 
+def test_in_betweening_figures_are_also_given_per_source():
+    """Each source's windows get their own ratio (the test split's CMU dance takes apart from the
+    Bandai-Namco ones), over exactly those windows: a filler perfect on one clip's window and
+    interpolating on the other's scores 0 on the first label, 1 on the second, between on all."""
+    from benchmarks import inbetween as I
+
+    walk, wave = real_take("dataset-2_walk_normal_001.bvh"), real_take("dataset-2_wave-both-hands_normal_001.bvh")
+    wins, labels = I.lafan_windows([walk, wave], 0, ["walk", "wave"])
+    assert [w.num_frames for w in wins] == [w.num_frames for w in I.lafan_windows([walk, wave])]
+    assert labels == ["walk"] * len(I.lafan_windows([walk])) + ["wave"] * len(I.lafan_windows([wave]))
+
+    saved, I.BLOCK_SECONDS = I.BLOCK_SECONDS, 3.0
+    try:
+        blocks, block_labels = I.block_windows([walk, wave], 0, ["walk", "wave"])
+    finally:
+        I.BLOCK_SECONDS = saved
+
+    class Half(I.Filler):
+        def __init__(self):
+            self.gen = type("Gen", (), {"fps": FPS})()
+
+        def __call__(self, known, keys, seed):  # the bench passes each window's index as its seed
+            return blocks[seed] if block_labels[seed] == "walk" else I.interpolate(known, keys)
+
+    out = I.run_blocking(Half(), blocks, [walk, wave], block_labels)
+    assert block_labels == ["walk", "wave"]
+    assert out["inb_blocking_ratio_walk"] == pytest.approx(0.0, abs=1e-9)
+    assert out["inb_blocking_ratio_wave"] == pytest.approx(1.0, abs=1e-9)
+    assert out["inb_blocking_ratio_walk_windows"] == out["inb_blocking_ratio_wave_windows"] == 1
+    assert 0.0 < out["inb_blocking_ratio"] < 1.0
+
+
 def test_generated_motion_does_not_buzz_at_the_frame_rate(shipped):
     """The top frequency bin (a period of two frames) of generated joint velocities: the typical clip
     (median over prompts and seeds) holds no more than 3x the share that the most buzzing of three
