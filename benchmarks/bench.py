@@ -35,6 +35,9 @@ TARGETS = {
     "inb_blocking_ratio": 0.8, "inb_pop": 1.0, "paraphrase_acc": 0.80, "min_content_acc": 0.5,
     # issue 14 (in-betweening in Blender): what reaches the animator's Action
     "inb_blender_blocking_ratio": 0.8, "inb_key_err_max": 1e-5, "inb_pop_written": 1.0,
+    # issue 16 (styles)
+    "style_acc": 0.80, "style_content_acc": 0.85, "style_learn_s_cpu": 300.0, "style_strength_monotone": 0.9,
+    "style_base_share": 0.5,
 }
 
 
@@ -49,6 +52,41 @@ def run_module(module: str, args: list[str]) -> dict:
 
 def run_latency(args: list[str]) -> dict:
     return run_module("benchmarks.latency", args)
+
+
+def targets_met(out: dict) -> dict:
+    """{target: met} for every issue target `out` (a bench.json's figures) has the figures for."""
+    checks = {
+        "content_acc >= 0.93 x real": out["t2m_content_acc"] >= TARGETS["content_acc_ratio"] * out["real_content_acc"],
+        "style_acc >= 0.75 x real": out["t2m_style_acc"] >= TARGETS["style_acc_ratio"] * out["real_style_acc"],
+        "skate <= 1.2 x real": out["t2m_skate_ratio"] <= TARGETS["skate_ratio_ratio"] * out["real_skate_ratio"],
+        "nyquist_share <= 3 x real":
+            out["t2m_nyquist_share"] <= TARGETS["nyquist_share_ratio"] * out["real_nyquist_share"],
+        "jitter <= 2 x real": out["t2m_jitter"] <= TARGETS["jitter_ratio"] * out["real_jitter"],
+        "min_content_acc >= 0.5": out["t2m_min_content_acc"] >= TARGETS["min_content_acc"],
+    }
+    if "t2m_paraphrase_acc" in out and out.get("paraphrase_prompts"):
+        checks["paraphrase_acc >= 0.80"] = out["t2m_paraphrase_acc"] >= TARGETS["paraphrase_acc"]
+    for key in ("inb_l2p_ratio_30", "inb_l2p_ratio_5", "inb_blocking_ratio", "inb_pop", "inb_blender_blocking_ratio",
+                "inb_key_err_max", "inb_pop_written"):
+        if key in out:
+            checks[f"{key} <= {TARGETS[key]:g}"] = out[key] <= TARGETS[key]
+    if "edit_content_acc" in out:  # issue 15's targets
+        checks["edit_kept_err_max <= 1e-5"] = out.get("edit_kept_err_max", float("inf")) <= 1e-5
+        checks["edit_content_acc >= 0.8"] = out["edit_content_acc"] >= 0.8
+        checks["edit_source_content_acc >= 0.9"] = out["edit_source_content_acc"] >= 0.9
+        checks["edit_boundary_pop <= 1.0"] = out["edit_boundary_pop"] <= 1.0
+        checks["edit skating <= source"] = out["edit_skate_ratio"] <= out["edit_source_skate_ratio"] + 1e-9
+    if "t2m_latency_s_cpu" in out:
+        checks["latency <= 0.3 s"] = out["t2m_latency_s_cpu"] <= TARGETS["latency_s"]
+        checks[">= 10x faster than MDM-50"] = out["mdm50_latency_s_cpu"] >= TARGETS["speedup_vs_mdm50"] * out["t2m_latency_s_cpu"]
+    if "style_acc" in out:  # issue 16's targets
+        checks["style_acc >= 0.80"] = out["style_acc"] >= TARGETS["style_acc"]
+        checks["style_base_acc <= 0.5 x style_acc"] = out["style_base_acc"] <= TARGETS["style_base_share"] * out["style_acc"]
+        checks["style_content_acc >= 0.85"] = out["style_content_acc"] >= TARGETS["style_content_acc"]
+        checks["style_learn_s_cpu <= 300"] = out["style_learn_s_cpu"] <= TARGETS["style_learn_s_cpu"]
+        checks["style_strength_monotone >= 0.9"] = out["style_strength_monotone"] >= TARGETS["style_strength_monotone"]
+    return checks
 
 
 def main(argv=None):
@@ -227,31 +265,7 @@ def main(argv=None):
         out.update({k: v for k, v in rt.items()})
     except RuntimeError as exc:  # retargeting needs ../shared/rigs and the bpy module
         out["retarget_error"] = str(exc)[-500:]
-    checks = {
-        "content_acc >= 0.93 x real": out["t2m_content_acc"] >= TARGETS["content_acc_ratio"] * out["real_content_acc"],
-        "style_acc >= 0.75 x real": out["t2m_style_acc"] >= TARGETS["style_acc_ratio"] * out["real_style_acc"],
-        "skate <= 1.2 x real": out["t2m_skate_ratio"] <= TARGETS["skate_ratio_ratio"] * out["real_skate_ratio"],
-        "nyquist_share <= 3 x real":
-            out["t2m_nyquist_share"] <= TARGETS["nyquist_share_ratio"] * out["real_nyquist_share"],
-        "jitter <= 2 x real": out["t2m_jitter"] <= TARGETS["jitter_ratio"] * out["real_jitter"],
-        "min_content_acc >= 0.5": out["t2m_min_content_acc"] >= TARGETS["min_content_acc"],
-    }
-    if p_total:
-        checks["paraphrase_acc >= 0.80"] = out["t2m_paraphrase_acc"] >= TARGETS["paraphrase_acc"]
-    for key in ("inb_l2p_ratio_30", "inb_l2p_ratio_5", "inb_blocking_ratio", "inb_pop", "inb_blender_blocking_ratio",
-                "inb_key_err_max", "inb_pop_written"):
-        if key in out:
-            checks[f"{key} <= {TARGETS[key]:g}"] = out[key] <= TARGETS[key]
-    if "edit_content_acc" in out:  # issue 15's targets
-        checks["edit_kept_err_max <= 1e-5"] = out.get("edit_kept_err_max", float("inf")) <= 1e-5
-        checks["edit_content_acc >= 0.8"] = out["edit_content_acc"] >= 0.8
-        checks["edit_source_content_acc >= 0.9"] = out["edit_source_content_acc"] >= 0.9
-        checks["edit_boundary_pop <= 1.0"] = out["edit_boundary_pop"] <= 1.0
-        checks["edit skating <= source"] = out["edit_skate_ratio"] <= out["edit_source_skate_ratio"] + 1e-9
-    if "t2m_latency_s_cpu" in out:
-        checks["latency <= 0.3 s"] = out["t2m_latency_s_cpu"] <= TARGETS["latency_s"]
-        checks[">= 10x faster than MDM-50"] = out["mdm50_latency_s_cpu"] >= TARGETS["speedup_vs_mdm50"] * out["t2m_latency_s_cpu"]
-    out["targets_met"] = checks
+    out["targets_met"] = targets_met(out)
     out["bench_seconds"] = round(time.time() - t_start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))

@@ -72,3 +72,23 @@ def test_frame_rate_buzz_is_far_from_real_motion(ev, dataset):
     r = E.tremor_check(meta, rot, root, ev)
     assert r["fid_buzz_test_vs_val"] >= 10 * r["fid_real_test_vs_val"], r
     assert r["test_content_acc"] > 0.8, r
+
+
+def test_the_bench_names_every_issue_target_it_has_figures_for():
+    """`make bench`'s targets_met says which targets are met; the styles' (issue 16) are there when the
+    style bench ran, each judged against the issue's number, and absent when it did not run."""
+    from benchmarks.bench import targets_met
+
+    base = {"t2m_content_acc": 0.93, "real_content_acc": 0.97, "t2m_style_acc": 0.9, "real_style_acc": 0.97,
+            "t2m_skate_ratio": 0.11, "real_skate_ratio": 0.11, "t2m_nyquist_share": 3e-4,
+            "real_nyquist_share": 2.6e-4, "t2m_jitter": 44.0, "real_jitter": 59.0, "t2m_min_content_acc": 0.5}
+    issue16 = {"style_acc >= 0.80", "style_base_acc <= 0.5 x style_acc", "style_content_acc >= 0.85",
+               "style_learn_s_cpu <= 300", "style_strength_monotone >= 0.9"}
+    assert not issue16 & set(targets_met(base))
+    styles = dict(base, style_acc=0.80, style_base_acc=0.05, style_content_acc=0.775, style_learn_s_cpu=105.0,
+                  style_strength_monotone=0.883)
+    met = targets_met(styles)
+    assert issue16 <= set(met)
+    assert met["style_acc >= 0.80"] and met["style_learn_s_cpu <= 300"] and met["style_base_acc <= 0.5 x style_acc"]
+    assert not met["style_content_acc >= 0.85"] and not met["style_strength_monotone >= 0.9"]
+    assert not targets_met(dict(styles, style_base_acc=0.6))["style_base_acc <= 0.5 x style_acc"]
