@@ -530,7 +530,8 @@ class Generator:
                 timesteps = [t for t in timesteps if t <= top] or [0]
                 x = self.diffusion.q_sample(known_t, torch.full((1,), timesteps[0], device=dev), x)
             x0 = sample_ddim(denoise, x, timesteps, self.diffusion.alphas_cumprod, known_t, mask_t, callback,
-                             eta=self.eta, noise=step_noise(seed), drop_alternation=self.drop_alternation)
+                             eta=self.eta, noise=step_noise(seed), drop_alternation=self.drop_alternation,
+                             stats=(m.mean, m.std))
         feats = rep.smooth(x0 * m.std + m.mean, self.smoothing if smoothing is None else smoothing)
         if use_known:
             # exact: known columns come from the reference, not from a normalise/denormalise round trip

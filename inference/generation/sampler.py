@@ -172,6 +172,7 @@ def sample_ddim(
     eta: float = 0.0,
     noise: torch.Generator | None = None,
     drop_alternation: bool = defaults.DROP_ALTERNATION,
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """DDIM from `x` (noise) through descending `timesteps` to the clean estimate.
 
@@ -185,7 +186,8 @@ def sample_ddim(
     noise's frame-rate part into its estimate (of waves above all: model card, "The data's tremor"),
     and the next steps take it for motion; dropped there, it is not carried on. The last estimate,
     the motion returned, is the denoiser's own: nothing filters the output.
-    Every step's estimate holds `known` exactly where `mask` is 1 (`spread_known`).
+    Every step's estimate holds `known` exactly where `mask` is 1 (`spread_known`); with `stats`, the
+    features' (mean, std) that `x` is normalised by, known joint rotations are spread as rotations.
     callback(Progress) after every step; returning True raises `Cancelled`.
     """
     device = x.device
@@ -200,7 +202,7 @@ def sample_ddim(
             x0 = denoise(x, tt)
             if i + 1 < len(timesteps) and drop_alternation:
                 x0 = without_alternation(x0)
-            x0 = spread_known(x0, known, mask)
+            x0 = spread_known(x0, known, mask, stats)
             if i + 1 < len(timesteps):
                 a_t, a_next = ac[t].to(x.dtype), ac[timesteps[i + 1]].to(x.dtype)
                 eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()

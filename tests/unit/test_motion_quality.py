@@ -184,3 +184,35 @@ def test_a_keyed_backward_walk_is_filled_as_a_walk_not_a_glide(shipped):
                                           f"between the same keys {lerp_err:.3f} m")
     for k in keys:
         assert np.allclose(res.root_translation[k], real.root_translation[k], atol=1e-6), "keys stay on their frames"
+
+
+def _turned_about(clip, start: int, degrees: float):
+    """`clip` with frames from `start` on turned about the vertical through the root at `start`."""
+    from inference.body import quat
+    from inference.body.motion import MotionClip
+
+    turn = quat.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.radians(degrees))
+    rot, root = clip.rotations.copy(), clip.root_translation.copy()
+    rot[start:, 0] = quat.mul(np.broadcast_to(turn, rot[start:, 0].shape), rot[start:, 0])
+    pivot = root[start].copy()
+    root[start:] = pivot + quat.rotate(np.broadcast_to(turn, (len(root) - start, 4)), root[start:] - pivot)
+    return MotionClip(rot, root, clip.fps)
+
+
+@pytest.mark.parametrize("degrees", [170.0, -175.0])
+def test_a_turn_around_keyed_a_second_apart_turns_without_a_flip(shipped, degrees):
+    """A standing take keyed before and after the character turns about (nearly half a turn in one
+    second, no prompt): the in-between turns the pelvis a little on every frame, never a lurch.
+    (Before known rotations were spread as rotations, the salsa spins of the test split flipped the
+    pelvis by 100 degrees in two frames halfway between their keys.)"""
+    from inference.body import quat
+    from inference.generation.generate import keyframe_mask
+
+    real = real_take("dataset-2_wave-both-hands_normal_001.bvh", 60)
+    keyed = _turned_about(real, 30, degrees)
+    keys = [0, 1, 2, 10, 30, 31, 59]
+    res = shipped.generate("", num_frames=60, seed=0, known=keyed, mask=keyframe_mask(60, keys)).clip
+    np.testing.assert_allclose(res.rotations[keys, 0] * np.sign((res.rotations[keys, 0] * keyed.rotations[keys, 0]).sum(-1, keepdims=True)),
+                               keyed.rotations[keys, 0], atol=1e-5)
+    step = quat.quat_angle(res.rotations[1:, 0], res.rotations[:-1, 0])
+    assert step[10:30].max() < 45, f"pelvis turns {step[10:30].max():.0f} degrees in one frame between the keys"
