@@ -57,6 +57,9 @@ SETTLE_FRAMES = 3.0
 TURN_FROM = math.pi / 3
 """A joint's run whose correction turns it by more than this (radians, from one key's miss to the
 other's) is spread as a rotation (`spread_known` with stats), fully from twice this."""
+FAR_SHARE = 0.5
+"""`spread_known` skips the rotation's spread when no joint's plain change reaches this share of the
+least a TURN_FROM turn makes (a margin: the estimate's six numbers are not exactly a rotation's)."""
 
 
 def _spread(x0: torch.Tensor, known: torch.Tensor, m: torch.Tensor, sub, add, misses: bool = False,
@@ -192,9 +195,9 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
     m = mask > 0.5
     if not bool(m.any()):
         return x0
-    out = _spread(x0, known, m, lambda a, b: a - b, lambda v, a: a + v)
     if stats is None:
-        return out
+        return _spread(x0, known, m, lambda a, b: a - b, lambda v, a: a + v)
+    out, plain_change = _spread(x0, known, m, lambda a, b: a - b, lambda v, a: a + v, misses=True)
     from .representation import NUM_JOINTS, ROT
 
     mean, std = (s.to(x0.device, x0.dtype) for s in stats)
@@ -203,7 +206,11 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
     group = m[..., cols].reshape(b, t, NUM_JOINTS, 6)
     whole = group.all(-1)  # the joint's rotation known on that frame
     used = whole.any(dim=1, keepdim=True) & ~(group.any(-1) & ~whole).any(dim=1, keepdim=True)
-    if not bool(used.any()):
+    # a turn of TURN_FROM moves a rotation's two unit columns by 2 sin(TURN_FROM / 2) or more together:
+    # where the plain change of a joint's six numbers stays well below that, no run turns far, and the
+    # rotation's spread (a few times the plain one's cost) is not needed
+    six = (plain_change[..., cols] * std[cols]).reshape(b, t, NUM_JOINTS, 6).norm(dim=-1)
+    if not bool((used & (six > FAR_SHARE * 2 * math.sin(TURN_FROM / 2))).any()):
         return out
 
     def raw(x):
