@@ -190,7 +190,7 @@ class Filler:
 
 
 # --------------------------------------------------------------------------------------- protocols
-def _spread(items: list, limit: int) -> list:
+def _evenly(items: list, limit: int) -> list:
     """At most `limit` of `items`, evenly spread over them (deterministic); all when limit is 0."""
     if limit and len(items) > limit:
         return [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
@@ -205,7 +205,7 @@ def lafan_windows(clips: list[MotionClip], limit: int = 0, labels: list | None =
         c30 = c.resample(FPS30)
         for s in range(0, c30.num_frames - length + 1, STRIDE):
             wins.append((c30.slice(s, s + length), None if labels is None else labels[k]))
-    wins = _spread(wins, limit)
+    wins = _evenly(wins, limit)
     windows = [w for w, _ in wins]
     return windows if labels is None else (windows, [lab for _, lab in wins])
 
@@ -245,7 +245,7 @@ def block_windows(clips: list[MotionClip], limit: int = 0, labels: list | None =
         if c.num_frames >= n:
             s = (c.num_frames - n) // 2
             wins.append((c.slice(s, s + n), None if labels is None else labels[k]))
-    wins = _spread(wins, limit)
+    wins = _evenly(wins, limit)
     windows = [w for w, _ in wins]
     return windows if labels is None else (windows, [lab for _, lab in wins])
 

@@ -14,6 +14,8 @@ from typing import Callable
 
 import torch
 
+from .representation import NUM_JOINTS, ROT, matrix_to_6d, matrix_to_quat, quat_to_matrix, sixd_to_matrix
+
 
 class Cancelled(Exception):
     """Raised inside `sample` when the progress callback asks to stop."""
@@ -139,8 +141,6 @@ def _spread(x0: torch.Tensor, known: torch.Tensor, m: torch.Tensor, sub, add, mi
 
 def _rotation_log(r: torch.Tensor) -> torch.Tensor:
     """Rotation matrices (..., 3, 3) -> rotation vectors (..., 3) (axis x angle, angle in [0, pi])."""
-    from .representation import matrix_to_quat
-
     q = matrix_to_quat(r)  # w >= 0
     xyz = q[..., 1:]
     n = xyz.norm(dim=-1, keepdim=True)
@@ -151,8 +151,6 @@ def _rotation_log(r: torch.Tensor) -> torch.Tensor:
 
 def _rotation_exp(v: torch.Tensor) -> torch.Tensor:
     """Rotation vectors (..., 3) -> rotation matrices (..., 3, 3); exactly the identity for zero."""
-    from .representation import quat_to_matrix
-
     angle = v.norm(dim=-1, keepdim=True)
     half = 0.5 * angle
     scale = torch.where(angle > 1e-8, torch.sin(half) / angle.clamp_min(1e-12), 0.5 - angle * angle / 48)
@@ -161,8 +159,6 @@ def _rotation_exp(v: torch.Tensor) -> torch.Tensor:
 
 def _sixd_sub(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The rotation taking 6D rotation `b` to `a`, in the world (parent) frame, as a rotation vector."""
-    from .representation import sixd_to_matrix
-
     return _rotation_log(sixd_to_matrix(a) @ sixd_to_matrix(b).transpose(-1, -2))
 
 
@@ -185,12 +181,13 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
     without a jump in position or speed; whatever the estimate holds on known frames is unused.
     A column with nothing known is left alone.
 
-    stats: the features' (mean, std), when `x0` and `known` are normalised by them. Each joint's
-    rotation (its six columns, where all six are known) is then moved as a rotation: misses and
-    velocities are turns (rotation vectors), blended the same way and applied to the estimate's
-    rotation. Blending the six numbers instead, a miss near half a turn (a keyed turn-around the
-    model did not make) passes through a degenerate rotation halfway between the keys, and the
-    joint flips there in a frame or two.
+    stats: the features' (mean, std), when `x0` and `known` are normalised by them. A joint's run
+    whose correction turns it far (more than `TURN_FROM` between its two keys' misses; its six columns
+    known whole) is then moved as a rotation: misses are turns (rotation vectors), blended the same
+    way, and the velocity bends are applied on top of them. Blending the six numbers instead, a miss
+    near half a turn (a keyed turn-around the model did not make) passes through a degenerate
+    rotation halfway between the keys, and the joint flips there in a frame or two. Smaller turns
+    keep the plain spread.
     """
     m = mask > 0.5
     if not bool(m.any()):
@@ -198,8 +195,6 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
     if stats is None:
         return _spread(x0, known, m, lambda a, b: a - b, lambda v, a: a + v)
     out, plain_change = _spread(x0, known, m, lambda a, b: a - b, lambda v, a: a + v, misses=True)
-    from .representation import NUM_JOINTS, ROT
-
     mean, std = (s.to(x0.device, x0.dtype) for s in stats)
     cols = slice(ROT.start, ROT.start + 6 * NUM_JOINTS)
     b, t, _ = x0.shape
@@ -219,8 +214,6 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
     # each 6D value is a rotation times a shape (its two columns in the rotation's own frame: lengths
     # and skew, the identity's for a true rotation); the rotation is spread as a rotation, the shape
     # as plain numbers, so that the estimate's miss of a key is undone whole, as by the plain spread
-    from .representation import matrix_to_6d, sixd_to_matrix
-
     def split(x6):
         r = sixd_to_matrix(x6)
         cols2 = torch.stack([x6[..., :3], x6[..., 3:]], dim=-1)  # (..., 3, 2)
