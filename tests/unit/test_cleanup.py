@@ -57,7 +57,8 @@ def test_planted_foot_stops_sliding_and_nothing_else_changes():
     assert slide(before) > 0.1 and slide(after) < 0.005
     untouched = [j for j in range(22) if j not in (J["left_hip"], J["left_knee"], J["left_ankle"])]
     assert np.allclose(out.rotations[:, untouched], clip.rotations[:, untouched])
-    assert np.allclose(out.rotations[:5], clip.rotations[:5]) and np.allclose(out.rotations[35:], clip.rotations[35:])
+    # the lock eases in and out over a few frames (more where the foot had slid further: EASE_ACCEL)
+    assert np.allclose(out.rotations[:3], clip.rotations[:3]) and np.allclose(out.rotations[37:], clip.rotations[37:])
     # the foot keeps its world orientation while planted
     o1, _ = clip.forward_kinematics()
     o2, _ = out.forward_kinematics()
@@ -180,3 +181,24 @@ def test_the_ankle_glides_where_the_heel_lands_or_lifts_under_a_planted_toe(heel
     assert step.max() < 0.4 * gap, np.round(step, 3)
     a, b = heels[0]
     assert np.ptp(ankle[a + HANDOVER_GLIDE:b], axis=0).max() < 0.002
+
+
+@pytest.mark.parametrize("case", ["short swing between far spots", "let go while the foot still slides"])
+def test_a_foot_pinned_far_from_the_motion_is_let_go_without_a_pop(case):
+    """Generated feet slide while they count as planted, so the spot a foot is pinned to can be tens of
+    centimetres from where the motion has it when the contact ends. Letting it go (or carrying it to
+    the next spot over a 3-frame swing) in a fixed few frames jerked the knee. The ankle's largest
+    acceleration stays under 0.04 m/frame^2 at 20 fps, below the largest of every real test take
+    keyed by the bench (0.043-0.12), and the foot still holds its spot mid-plant."""
+    clip = _crouched_sliding_left_foot(n=50, speed=0.02 if case.startswith("short") else 0.03)
+    contacts = np.zeros((clip.num_frames, 4))
+    if case.startswith("short"):
+        contacts[:22, :2] = contacts[25:, :2] = 1.0
+    else:
+        contacts[5:25, :2] = 1.0
+    out = pin_planted_feet(clip, contacts)
+    ankle = out.positions()[:, J["left_ankle"]]
+    assert np.ptp(ankle[10:18], axis=0).max() < 0.002  # held mid-plant
+    assert np.ptp(clip.positions()[10:18, J["left_ankle"]], axis=0).max() > 0.1  # where the motion slid
+    acc = np.linalg.norm(np.diff(out.positions(), 2, axis=0), axis=-1)
+    assert acc.max() < 0.04, (acc.max(), acc.max(axis=0).argmax())
