@@ -205,11 +205,14 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
     # where the plain change of a joint's six numbers stays well below that, no run turns far, and the
     # rotation's spread (a few times the plain one's cost) is not needed
     six = (plain_change[..., cols] * std[cols]).reshape(b, t, NUM_JOINTS, 6).norm(dim=-1)
-    if not bool((used & (six > FAR_SHARE * 2 * math.sin(TURN_FROM / 2))).any()):
+    far = (used & (six > FAR_SHARE * 2 * math.sin(TURN_FROM / 2))).any(dim=1).any(dim=0)
+    if not bool(far.any()):
         return out
+    joints = torch.nonzero(far).flatten()  # the rotation's spread is made on these joints only
+    k = len(joints)
 
     def raw(x):
-        return (x[..., cols] * std[cols] + mean[cols]).reshape(b, t, NUM_JOINTS, 6)
+        return (x[..., cols] * std[cols] + mean[cols]).reshape(b, t, NUM_JOINTS, 6)[:, :, joints]
 
     # each 6D value is a rotation times a shape (its two columns in the rotation's own frame: lengths
     # and skew, the identity's for a true rotation); the rotation is spread as a rotation, the shape
@@ -219,23 +222,25 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
         cols2 = torch.stack([x6[..., :3], x6[..., 3:]], dim=-1)  # (..., 3, 2)
         return matrix_to_6d(r), (r.transpose(-1, -2) @ cols2).flatten(-2)
 
-    sel = whole & used
+    sel = (whole & used)[:, :, joints]
     rot_x, shape_x = split(raw(x0))
     rot_k, shape_k = split(raw(known))
     turned6, change = _spread(rot_x, rot_k, sel, _sixd_sub, _sixd_add, misses=True,
                               carry=lambda miss, v: (_rotation_exp(miss) @ v[..., None])[..., 0])
     rot_out = sixd_to_matrix(turned6)
     shape_out = _spread(shape_x.reshape(b, t, -1), shape_k.reshape(b, t, -1), sel.repeat_interleave(6, dim=2),
-                        lambda a, c: a - c, lambda v, a: a + v).reshape(b, t, NUM_JOINTS, 3, 2)
+                        lambda a, c: a - c, lambda v, a: a + v).reshape(b, t, k, 3, 2)
     turned = rot_out @ shape_out
     turned = torch.cat([turned[..., 0], turned[..., 1]], dim=-1)
-    turned = ((turned.reshape(b, t, -1) - mean[cols]) / std[cols]).reshape(b, t, NUM_JOINTS, 6)
+    six_cols = torch.stack([cols.start + 6 * joints + i for i in range(6)], dim=-1).flatten()
+    turned = ((turned.reshape(b, t, -1) - mean[six_cols]) / std[six_cols]).reshape(b, t, k, 6)
     # small turns: the plain spread, which undoes the estimate's miss in all six numbers (a little closer
     # to the truth on validation); from TURN_FROM, the rotation's, fully from twice that
     share = ((change.norm(dim=-1) - TURN_FROM) / TURN_FROM).clamp(0, 1)[..., None]
-    share = torch.where((used & ~whole)[..., None], share, torch.zeros_like(share))
-    plain = out[..., cols].reshape(b, t, NUM_JOINTS, 6)
-    rot = (plain + share * (turned - plain)).reshape(b, t, -1)
+    share = torch.where((used & ~whole)[:, :, joints, None], share, torch.zeros_like(share))
+    rot = out[..., cols].reshape(b, t, NUM_JOINTS, 6).clone()
+    rot[:, :, joints] = rot[:, :, joints] + share * (turned - rot[:, :, joints])
+    rot = rot.reshape(b, t, -1)
     return torch.cat([out[..., :cols.start], rot, out[..., cols.stop:]], dim=-1)
 
 
