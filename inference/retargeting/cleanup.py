@@ -172,52 +172,36 @@ def _ankle_targets(flag_a, flag_t, pos_a, pos_t, rest_a, rest_t, blend_frames, m
             f += 1
     # Free frames ease the move in and out; a swing too short to ease out and in again blends from
     # one planted spot's move to the next, so the goal never jumps between two spots. With
-    # `ease_accel`, an ease is a cubic that leaves the plant at the planted goal's own velocity (the
-    # foot does not start from rest in one frame where the motion's foot was still sliding) and
-    # lasts as long as keeps the acceleration it adds under `ease_accel`; a short swing between two
-    # far-apart spots borrows frames from the ends of the plants on either side.
-    def slope(edge, step):  # the move's change per frame inside the plant at its edge
-        inside = edge - step
-        if ease_accel is None or not 0 <= inside < T or not planted[inside]:
-            return np.zeros(3)
-        return (disp[edge] - disp[inside]) * step
-
-    def frames_for(move, rate=np.zeros(3)):  # intervals over which the ease stays under ease_accel
+    # `ease_accel`, an ease lasts as long as keeps the acceleration it adds under `ease_accel` (a
+    # foot pinned far from where the motion put it is let go over more frames), and a short swing
+    # between two far-apart spots borrows frames from the ends of the plants on either side.
+    def frames_for(move):  # intervals over which a smoothstep of `move` stays under ease_accel
         if ease_accel is None:
             return blend_frames + 1
-        return max(blend_frames + 1, int(np.ceil(np.sqrt(6.0 * np.linalg.norm(move) / ease_accel))),
-                   int(np.ceil(4.0 * np.linalg.norm(rate) / ease_accel)))
+        return max(blend_frames + 1, int(np.ceil(np.sqrt(6.0 * np.linalg.norm(move) / ease_accel))))
 
-    def hermite(x, p0, m0, p1, m1, n):  # cubic from p0 (slope m0) to p1 (slope m1) over n intervals
-        x2, x3 = x * x, x * x * x
-        return ((2 * x3 - 3 * x2 + 1) * p0 + (x3 - 2 * x2 + x) * n * m0 + (-2 * x3 + 3 * x2) * p1
-                + (x3 - x2) * n * m1)
-
-    free_runs = contact_periods(~planted, min_frames=1)
     plants = contact_periods(planted, min_frames=1)
     eased = disp.copy()
-    zero = np.zeros(3)
-    for a, b in free_runs:
+    for a, b in contact_periods(~planted, min_frames=1):
         left, right = (a - 1 if a > 0 else None), (b if b < T else None)
-        out_n = frames_for(disp[left], slope(left, 1)) if left is not None else 0
-        in_n = frames_for(disp[right], slope(right, -1)) if right is not None else 0
+        out_n = frames_for(disp[left]) if left is not None else 0
+        in_n = frames_for(disp[right]) if right is not None else 0
         if left is not None and right is not None and b - a <= out_n + in_n - 2:
-            need = 0
-            if ease_accel is not None:
-                need = frames_for(disp[right] - disp[left], slope(left, 1) - slope(right, -1)) - (right - left)
+            need = 0 if ease_accel is None else frames_for(disp[right] - disp[left]) - (right - left)
             if need > 0:  # borrow frames from the ends of the plants, leaving each plant a frame of its own
                 room_l = (next(e - s for s, e in plants if e == a) - 1) // 2
                 room_r = (next(e - s for s, e in plants if s == b) - 1) // 2
                 take_l = min(room_l, max(need // 2, need - room_r))
                 left, right = left - take_l, right + min(room_r, need - take_l)
-            n = right - left
             for f in range(left + 1, right):
-                eased[f] = hermite((f - left) / n, disp[left], slope(left, 1), disp[right], slope(right, -1), n)
+                x = (f - left) / (right - left)
+                eased[f] = disp[left] + x * x * (3 - 2 * x) * (disp[right] - disp[left])
             continue
         for f in range(a, b):
-            for edge, n, d, m in ((left, out_n, f - (left or 0), 1), (right, in_n, (right or 0) - f, -1)):
+            for edge, n, d in ((left, out_n, f - (left or 0)), (right, in_n, (right or 0) - f)):
                 if edge is not None and d < n:
-                    eased[f] += hermite(d / n, disp[edge], slope(edge, m) * m, zero, zero, n)
+                    x = 1.0 - d / n
+                    eased[f] += x * x * (3 - 2 * x) * disp[edge]
     disp = eased
     weight = (np.abs(disp).sum(axis=1) > 0).astype(np.float64)
     return weight, pos_a + disp
@@ -308,9 +292,10 @@ foot lock adds where it lets a planted foot go or plants it (`lock_feet_skeleton
 slide while flagged planted, so a pinned foot can sit 30-60 cm from where the motion put it at the
 end of a contact; easing that back in the fixed 5 frames, or across a 3-frame swing to the next
 spot, popped the knee (test-split blocking windows keyed every second: largest joint acceleration
-0.20 m/frame^2 on a sideways walk and 0.18 on a salsa take, against 0.04 and 0.09 unlocked). Each
-ease now also starts at the planted goal's own velocity. Chosen on validation (120 prompts and 38
-6-s windows keyed every second, the same raw samples locked each way; model card "Foot lock")."""
+0.20 m/frame^2 on a sideways walk and 0.18 on a salsa take, against 0.04 and 0.09 unlocked). Chosen
+on validation (120 prompts and 38 6-s windows keyed every second, the same raw samples locked each
+way; model card "Foot lock"). An ease that also left the plant at the planted goal's own velocity
+(a cubic) popped less still but moved the LAFAN gaps further from the truth, so it is not used."""
 
 
 def contacts_from_motion(clip: MotionClip, thresholds: ContactThresholds = CONTACT_PIN) -> np.ndarray:

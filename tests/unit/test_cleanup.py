@@ -183,19 +183,19 @@ def test_the_ankle_glides_where_the_heel_lands_or_lifts_under_a_planted_toe(heel
     assert np.ptp(ankle[a + HANDOVER_GLIDE:b], axis=0).max() < 0.002
 
 
-@pytest.mark.parametrize("case", ["short swing between far spots", "let go while the foot still slides"])
+@pytest.mark.parametrize("case", ["short swing between far spots", "let go far from the motion's foot"])
 def test_a_foot_pinned_far_from_the_motion_is_let_go_without_a_pop(case):
     """Generated feet slide while they count as planted, so the spot a foot is pinned to can be tens of
     centimetres from where the motion has it when the contact ends. Letting it go (or carrying it to
     the next spot over a 3-frame swing) in a fixed few frames jerked the knee. The ankle's largest
     acceleration stays under 0.04 m/frame^2 at 20 fps, below the largest of every real test take
     keyed by the bench (0.043-0.12), and the foot still holds its spot mid-plant."""
-    clip = _crouched_sliding_left_foot(n=50, speed=0.02 if case.startswith("short") else 0.03)
+    clip = _crouched_sliding_left_foot(n=60, speed=0.02)  # 1.2 m over the clip
     contacts = np.zeros((clip.num_frames, 4))
     if case.startswith("short"):
         contacts[:22, :2] = contacts[25:, :2] = 1.0
     else:
-        contacts[5:25, :2] = 1.0
+        contacts[5:35, :2] = 1.0
     out = pin_planted_feet(clip, contacts)
     ankle = out.positions()[:, J["left_ankle"]]
     assert np.ptp(ankle[10:18], axis=0).max() < 0.002  # held mid-plant
