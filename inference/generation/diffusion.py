@@ -210,9 +210,10 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
         return out
     joints = torch.nonzero(far).flatten()  # the rotation's spread is made on these joints only
     k = len(joints)
+    mean6, std6 = (s[cols].reshape(NUM_JOINTS, 6)[joints] for s in (mean, std))
 
     def raw(x):
-        return (x[..., cols] * std[cols] + mean[cols]).reshape(b, t, NUM_JOINTS, 6)[:, :, joints]
+        return x[..., cols].reshape(b, t, NUM_JOINTS, 6)[:, :, joints] * std6 + mean6
 
     # each 6D value is a rotation times a shape (its two columns in the rotation's own frame: lengths
     # and skew, the identity's for a true rotation); the rotation is spread as a rotation, the shape
@@ -231,9 +232,7 @@ def spread_known(x0: torch.Tensor, known: torch.Tensor, mask: torch.Tensor,
     shape_out = _spread(shape_x.reshape(b, t, -1), shape_k.reshape(b, t, -1), sel.repeat_interleave(6, dim=2),
                         lambda a, c: a - c, lambda v, a: a + v).reshape(b, t, k, 3, 2)
     turned = rot_out @ shape_out
-    turned = torch.cat([turned[..., 0], turned[..., 1]], dim=-1)
-    six_cols = torch.stack([cols.start + 6 * joints + i for i in range(6)], dim=-1).flatten()
-    turned = ((turned.reshape(b, t, -1) - mean[six_cols]) / std[six_cols]).reshape(b, t, k, 6)
+    turned = (torch.cat([turned[..., 0], turned[..., 1]], dim=-1) - mean6) / std6
     # small turns: the plain spread, which undoes the estimate's miss in all six numbers (a little closer
     # to the truth on validation); from TURN_FROM, the rotation's, fully from twice that
     share = ((change.norm(dim=-1) - TURN_FROM) / TURN_FROM).clamp(0, 1)[..., None]
